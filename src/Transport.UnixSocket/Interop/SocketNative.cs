@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace Sandgrain.Transport.UnixSocket.Interop;
+
+/// <summary>
+/// libc entry points for what <see cref="System.Net.Sockets.Socket"/> cannot express: a directory handle
+/// for the Linux <c>/proc/self/fd</c> path, an oversized <c>sockaddr_un</c> on macOS, and <c>POLLHUP</c>.
+/// Non-variadic declarations only (style.md item 15): <c>open</c> is declared with its two fixed
+/// arguments and is never used with <c>O_CREAT</c>, so no mode argument is ever needed.
+/// </summary>
+internal static partial class SocketNative
+{
+    private const string Lib = "libc";
+
+    // Linux <asm-generic/fcntl.h>: O_PATH 010000000, O_CLOEXEC 02000000 (the same on x86-64 and arm64).
+    internal const int LinuxO_PATH = 0x200000;
+    internal const int LinuxO_CLOEXEC = 0x80000;
+
+    // <sys/socket.h>: AF_UNIX 1, SOCK_STREAM 1 on Linux and macOS.
+    internal const int AF_UNIX = 1;
+    internal const int SOCK_STREAM = 1;
+
+    // <poll.h>: the same values on Linux and macOS.
+    internal const short POLLIN = 0x1;
+    internal const short POLLHUP = 0x10;
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int Open(string path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
+    internal static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    internal static unsafe partial int Bind(int fd, byte* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
+    internal static unsafe partial int Connect(int fd, byte* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    internal static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+}

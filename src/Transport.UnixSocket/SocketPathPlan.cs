@@ -1,0 +1,219 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using Sandgrain.Transport.UnixSocket.Interop;
+
+namespace Sandgrain.Transport.UnixSocket;
+
+/// <summary>How a socket path is handed to the kernel.</summary>
+internal enum SocketPathKind
+{
+    /// <summary>The path fits <c>sun_path</c> as it is.</summary>
+    Direct,
+
+    /// <summary>Linux: the path is reached through <c>/proc/self/fd/&lt;dir-fd&gt;/&lt;name&gt;</c>, which fits.</summary>
+    LinuxProcFd,
+
+    /// <summary>macOS: an oversized <c>sockaddr_un</c> with <c>sun_len</c> up to 255, built and passed by P/Invoke.</summary>
+    MacOSLongAddress,
+}
+
+/// <summary>
+/// The plan for binding or connecting to one socket path, decided at configuration time so a path that no
+/// method can reach is refused with the limits in the message, never discovered as a failed <c>bind</c>.
+/// </summary>
+/// <remarks>
+/// DESIGN §4: when the container path is too long, use what the platform allows — never <c>chdir</c>, which is
+/// process-wide. sandbox-facts §4.3: Linux <c>UNIX_PATH_MAX</c> 108; macOS <c>sun_path[104]</c>, while the macOS
+/// kernel accepts <c>sun_len</c> up to 255 (253 path bytes with the NUL).
+/// </remarks>
+internal sealed class SocketPathPlan
+{
+    // "/proc/self/fd/" + up to 10 digits + "/" must leave room for the file name within 107 bytes.
+    internal const int LinuxProcFdPrefixMaxBytes = 25;
+
+    private SocketPathPlan(string fullPath, SocketPathKind kind)
+    {
+        FullPath = fullPath;
+        Kind = kind;
+    }
+
+    internal string FullPath { get; }
+
+    internal SocketPathKind Kind { get; }
+
+    internal static SocketPathPlan Create(string fullPath, SandboxPlatform platform)
+    {
+        if (SandboxNameRules.SocketPathFits(fullPath, platform))
+        {
+            return new SocketPathPlan(fullPath, SocketPathKind.Direct);
+        }
+
+        var length = SandboxNameRules.Utf8Length(fullPath);
+        if (platform == SandboxPlatform.Linux)
+        {
+            var leaf = Path.GetFileName(fullPath);
+            var leafLimit = SandboxNameRules.LinuxSocketPathMaxBytes - LinuxProcFdPrefixMaxBytes;
+            if (SandboxNameRules.Utf8Length(leaf) <= leafLimit)
+            {
+                return new SocketPathPlan(fullPath, SocketPathKind.LinuxProcFd);
+            }
+
+            throw new SandboxNameException(
+                $"Socket path '{fullPath}' is {length} bytes, over Linux's {SandboxNameRules.LinuxSocketPathMaxBytes}, and its file name '{leaf}' is too long for the /proc/self/fd fallback (at most {leafLimit} bytes). Use a shorter socket name.",
+                fullPath, length, SandboxNameRules.LinuxSocketPathMaxBytes);
+        }
+
+        if (length <= SandboxNameRules.MacOSLongSocketPathMaxBytes)
+        {
+            return new SocketPathPlan(fullPath, SocketPathKind.MacOSLongAddress);
+        }
+
+        throw new SandboxNameException(
+            $"Socket path '{fullPath}' is {length} bytes; macOS allows {SandboxNameRules.MacOSSocketPathMaxBytes} in sockaddr_un and at most {SandboxNameRules.MacOSLongSocketPathMaxBytes} through an oversized address. Use a shorter socket name or app group id.",
+            fullPath, length, SandboxNameRules.MacOSLongSocketPathMaxBytes);
+    }
+
+    /// <summary>Creates a socket bound to the path (not yet listening).</summary>
+    internal Socket Bind()
+    {
+        switch (Kind)
+        {
+            case SocketPathKind.Direct:
+                return BindManaged(FullPath);
+            case SocketPathKind.LinuxProcFd:
+                using (var dir = OpenDirectory())
+                {
+                    return BindManaged(dir.ProcPath(Path.GetFileName(FullPath)));
+                }
+
+            default:
+                return MacOSLongAddress(bind: true);
+        }
+    }
+
+    /// <summary>Connects a new socket to the path. Unix-domain connects complete at once, so this is synchronous.</summary>
+    internal Socket Connect()
+    {
+        switch (Kind)
+        {
+            case SocketPathKind.Direct:
+                return ConnectManaged(FullPath);
+            case SocketPathKind.LinuxProcFd:
+                using (var dir = OpenDirectory())
+                {
+                    return ConnectManaged(dir.ProcPath(Path.GetFileName(FullPath)));
+                }
+
+            default:
+                return MacOSLongAddress(bind: false);
+        }
+    }
+
+    /// <summary>
+    /// Encodes a macOS <c>sockaddr_un</c> (XNU <c>bsd/sys/un.h</c>): <c>sun_len</c> (1 byte, the total length),
+    /// <c>sun_family</c> (1 byte, AF_UNIX), then the path and a NUL.
+    /// </summary>
+    internal static byte[] EncodeMacOSSockaddr(string path)
+    {
+        var pathBytes = Encoding.UTF8.GetBytes(path);
+        var total = 2 + pathBytes.Length + 1;
+        if (total > 255)
+        {
+            throw new ArgumentException($"Socket path '{path}' is {pathBytes.Length} bytes; an oversized sockaddr_un holds at most {SandboxNameRules.MacOSLongSocketPathMaxBytes}.", nameof(path));
+        }
+
+        var address = new byte[total];
+        address[0] = (byte)total;
+        address[1] = SocketNative.AF_UNIX;
+        pathBytes.CopyTo(address, 2);
+        return address;
+    }
+
+    private static Socket BindManaged(string path)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(path));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static Socket ConnectManaged(string path)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private DirectoryHandle OpenDirectory()
+    {
+        var dir = Path.GetDirectoryName(FullPath)!;
+        var fd = SocketNative.Open(dir, SocketNative.LinuxO_PATH | SocketNative.LinuxO_CLOEXEC);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"Cannot open the socket folder '{dir}' for the /proc/self/fd path fallback: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+        }
+
+        return new DirectoryHandle(fd);
+    }
+
+    private unsafe Socket MacOSLongAddress(bool bind)
+    {
+        var address = EncodeMacOSSockaddr(FullPath);
+        var fd = SocketNative.Socket(SocketNative.AF_UNIX, SocketNative.SOCK_STREAM, 0);
+        if (fd < 0)
+        {
+            throw new SocketException((int)MacOSSocketError(Marshal.GetLastPInvokeError()));
+        }
+
+        int rc;
+        fixed (byte* p = address)
+        {
+            rc = bind ? SocketNative.Bind(fd, p, (uint)address.Length) : SocketNative.Connect(fd, p, (uint)address.Length);
+        }
+
+        if (rc != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            SocketNative.Close(fd);
+            throw new SocketException((int)MacOSSocketError(errno));
+        }
+
+        // Socket adopts the descriptor and reads its state (bound, connected) from the kernel.
+        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+    }
+
+    /// <summary>Maps the macOS errno values this path can produce (XNU <c>sys/errno.h</c>) to <see cref="SocketError"/>.</summary>
+    internal static SocketError MacOSSocketError(int errno) => errno switch
+    {
+        1 or 13 => SocketError.AccessDenied,          // EPERM, EACCES
+        2 => SocketError.AddressNotAvailable,          // ENOENT
+        48 => SocketError.AddressAlreadyInUse,         // EADDRINUSE
+        61 => SocketError.ConnectionRefused,           // ECONNREFUSED
+        63 => SocketError.AddressNotAvailable,         // ENAMETOOLONG
+        _ => SocketError.SocketError,
+    };
+
+    private readonly struct DirectoryHandle(int fd) : IDisposable
+    {
+        public string ProcPath(string leaf) => $"/proc/self/fd/{fd}/{leaf}";
+
+        public void Dispose() => SocketNative.Close(fd);
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandgrain.Transport;
+using Sandgrain.Transport.UnixSocket;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Unix-domain-socket transport with the Generic Host.</summary>
+public static class UnixSocketServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the Unix-socket transport as an <see cref="ISandgrainTransport"/>. Needs a <see cref="GroupContainer"/>
+    /// in the container (the runtime registers one). Safe to call more than once.
+    /// </summary>
+    public static IServiceCollection AddSandgrainUnixSocketTransport(this IServiceCollection services, Action<UnixSocketTransportOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<UnixSocketTransportOptions>();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddSingleton<UnixSocketTransport>(sp => new UnixSocketTransport(
+            sp.GetRequiredService<GroupContainer>(),
+            sp.GetRequiredService<IOptions<UnixSocketTransportOptions>>().Value,
+            sp.GetService<ILoggerFactory>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, UnixSocketTransport>(sp => sp.GetRequiredService<UnixSocketTransport>()));
+        return services;
+    }
+}

@@ -1,0 +1,259 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Sandgrain.Transport.UnixSocket;
+
+/// <summary>
+/// The Unix-domain-socket transport: stream sockets under <c>&lt;container&gt;/.sandgrain/</c>, addressed as
+/// <c>unix:&lt;path relative to .sandgrain&gt;</c> (for example <c>unix:s/7f3a09c1</c>).
+/// </summary>
+/// <remarks>
+/// Sockets are 0600 in a 0700 folder, and both ends check the other's uid (<c>SO_PEERCRED</c> /
+/// <c>LOCAL_PEERCRED</c>): a peer of another user is refused and logged. A socket file left by a killed
+/// process is detected (connection refused) and replaced; a live listener is never replaced.
+/// Unix sockets in the group container are allowed by the App Sandbox like any other file there
+/// (sandbox-facts §4.2).
+/// </remarks>
+public sealed class UnixSocketTransport : ISandgrainTransport
+{
+    /// <summary>The folder under <c>.sandgrain</c> that generated addresses use.</summary>
+    public const string SocketFolder = "s";
+
+    private const string BindLockName = ".bind.lock";
+
+    private readonly UnixSocketTransportOptions _options;
+    private readonly SandboxPlatform _platform;
+    private readonly ILogger _logger;
+    private readonly uint _ownUid = UserAccount.EffectiveUserId;
+
+    /// <summary>Creates the transport for a group container.</summary>
+    /// <exception cref="SandboxNameException">Socket paths in this container cannot be reached on the platform by any method.</exception>
+    public UnixSocketTransport(GroupContainer container, UnixSocketTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(container);
+        Container = container;
+        _options = options ?? new UnixSocketTransportOptions();
+        _options.Validate();
+        _platform = _options.Platform ?? SandboxPlatforms.Current;
+        _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.UnixSocket") ?? NullLogger.Instance;
+
+        // Refuse at configuration time a container whose generated socket paths no method can reach.
+        _ = CreateEndPoint(TransportAddress.Create(TransportAddress.UnixScheme, SocketFolder + "/00000000"));
+    }
+
+    /// <summary>The group container the sockets live in.</summary>
+    public GroupContainer Container { get; }
+
+    /// <inheritdoc />
+    public string Scheme => TransportAddress.UnixScheme;
+
+    /// <inheritdoc />
+    public EndPoint CreateEndPoint(TransportAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.Scheme != Scheme)
+        {
+            throw new ArgumentException($"The Unix-socket transport cannot serve '{address}'; its addresses start with 'unix:'.", nameof(address));
+        }
+
+        var fullPath = Path.Combine(Container.SandgrainPath, address.Value);
+        return new UnixSocketEndPoint(address, SocketPathPlan.Create(fullPath, _platform));
+    }
+
+    /// <inheritdoc />
+    public TransportAddress CreateUniqueAddress() =>
+        TransportAddress.Create(TransportAddress.UnixScheme, SocketFolder + "/" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+
+    /// <inheritdoc />
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var unix = AsOwnEndPoint(endpoint);
+        var folder = Path.GetDirectoryName(unix.Path)!;
+        EnsureFolder(folder);
+
+        using (await TakeBindLockAsync(unix, cancellationToken).ConfigureAwait(false))
+        {
+            RemoveIfStale(unix);
+            Socket socket;
+            try
+            {
+                socket = unix.Plan.Bind();
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new EndpointInUseException(unix.ToString(), $"{unix} ({unix.Path}) is already bound by another socket.");
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+            {
+                throw SandboxDenied(unix, e);
+            }
+
+            try
+            {
+                File.SetUnixFileMode(unix.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                socket.Listen(_options.Backlog);
+            }
+            catch
+            {
+                File.Delete(unix.Path);
+                socket.Dispose();
+                throw;
+            }
+
+            UnixSocketLog.Listening(_logger, unix.ToString(), unix.Path, unix.Plan.Kind);
+            return new UnixSocketListener(this, unix, socket, _logger);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var unix = AsOwnEndPoint(endpoint);
+        var socket = ConnectSocket(unix);
+        try
+        {
+            var peer = PeerCredentials.Read(socket);
+            if (peer.UserId != _ownUid)
+            {
+                UnixSocketLog.PeerUserRefused(_logger, unix.ToString(), peer.UserId, peer.ProcessId, _ownUid);
+                throw new UnauthorizedAccessException($"The listener at {unix} runs as uid {peer.UserId}, not as this process's uid {_ownUid}; Sandgrain connects only to processes of the same user.");
+            }
+
+            var connection = new UnixSocketConnection(socket, peer, unix.ToString(), null, unix, _options, _logger);
+            connection.Start();
+            return new ValueTask<ConnectionContext>(connection);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Wraps an accepted socket, or refuses it (returns null) when its peer is another user.</summary>
+    internal UnixSocketConnection? Accept(Socket accepted, UnixSocketEndPoint endPoint)
+    {
+        PeerIdentity peer;
+        try
+        {
+            peer = PeerCredentials.Read(accepted);
+        }
+        catch (SocketException)
+        {
+            accepted.Dispose();
+            return null;
+        }
+
+        if (peer.UserId != _ownUid)
+        {
+            UnixSocketLog.PeerUserRefused(_logger, endPoint.ToString(), peer.UserId, peer.ProcessId, _ownUid);
+            accepted.Dispose();
+            return null;
+        }
+
+        var connection = new UnixSocketConnection(accepted, peer, endPoint.ToString(), endPoint, null, _options, _logger);
+        connection.Start();
+        return connection;
+    }
+
+    /// <summary>
+    /// Serializes the check-for-stale, remove, bind sequence (and unbind's removal) among all processes
+    /// binding in one folder, so that two binders of the same stale name cannot remove each other's socket.
+    /// </summary>
+    internal Task<FileLock> TakeBindLockAsync(UnixSocketEndPoint endPoint, CancellationToken cancellationToken) =>
+        FileLock.AcquireAsync(Path.Combine(Path.GetDirectoryName(endPoint.Path)!, BindLockName), cancellationToken);
+
+    private Socket ConnectSocket(UnixSocketEndPoint unix)
+    {
+        try
+        {
+            return unix.Plan.Connect();
+        }
+        catch (SocketException e) when (!File.Exists(unix.Path))
+        {
+            throw new EndpointNotFoundException(unix.ToString(), $"Nothing listens at {unix}: there is no socket file at '{unix.Path}'.", e);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            throw new EndpointNotFoundException(unix.ToString(), $"Nothing listens at {unix}: the socket file '{unix.Path}' was left by a process that is no longer running (connection refused).", e);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+        {
+            throw SandboxDenied(unix, e);
+        }
+    }
+
+    private void RemoveIfStale(UnixSocketEndPoint unix)
+    {
+        if (!File.Exists(unix.Path))
+        {
+            return;
+        }
+
+        Socket probe;
+        try
+        {
+            probe = unix.Plan.Connect();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            File.Delete(unix.Path);
+            UnixSocketLog.StaleSocketReplaced(_logger, unix.Path);
+            return;
+        }
+        catch (SocketException) when (!File.Exists(unix.Path))
+        {
+            return;
+        }
+
+        using (probe)
+        {
+            int? pid = null;
+            try
+            {
+                pid = PeerCredentials.Read(probe).ProcessId;
+            }
+            catch (SocketException)
+            {
+                // The listener went away between connect and the query; it was live a moment ago all the same.
+            }
+
+            var who = pid is null ? "a live process" : $"a live process (pid {pid})";
+            throw new EndpointInUseException(unix.ToString(), $"{unix} ({unix.Path}) is in use by {who}; a listening socket is never replaced. Stop that process or use another address.");
+        }
+    }
+
+    private void EnsureFolder(string folder)
+    {
+        if (folder.StartsWith(Container.SandgrainPath, StringComparison.Ordinal))
+        {
+            // Every folder from .sandgrain down is private to the user.
+            var relative = Path.GetRelativePath(Container.SandgrainPath, folder);
+            var current = Container.SandgrainPath;
+            GroupContainer.CreatePrivateFolder(current);
+            if (relative != ".")
+            {
+                foreach (var part in relative.Split('/'))
+                {
+                    current = Path.Combine(current, part);
+                    GroupContainer.CreatePrivateFolder(current);
+                }
+            }
+        }
+    }
+
+    private static UnixSocketEndPoint AsOwnEndPoint(EndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        return endpoint as UnixSocketEndPoint
+            ?? throw new ArgumentException($"The Unix-socket transport takes a {nameof(UnixSocketEndPoint)} made by {nameof(UnixSocketTransport)}.{nameof(CreateEndPoint)}, not a {endpoint.GetType().Name} ('{endpoint}').", nameof(endpoint));
+    }
+
+    private Exception SandboxDenied(UnixSocketEndPoint unix, SocketException e) =>
+        new UnauthorizedAccessException($"Access to the socket path '{unix.Path}' was denied; sockets must be inside the app group container '{Container.Path}' shared by both processes (the App Sandbox allows Unix sockets there only).", e);
+}

@@ -1,0 +1,44 @@
+namespace Sandgrain.Transport.UnixSocket;
+
+/// <summary>Options of the Unix-domain-socket transport.</summary>
+public sealed class UnixSocketTransportOptions
+{
+    /// <summary>
+    /// Bytes received but not yet read by the application before the transport stops reading from the
+    /// socket (back-pressure to the peer). Default 1 MiB.
+    /// </summary>
+    public int MaxReadBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Bytes written by the application but not yet sent before its flushes wait (back-pressure to the
+    /// writer). Default 1 MiB.
+    /// </summary>
+    public int MaxWriteBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>Pending connections the kernel queues for a listener before refusing more. Default 512.</summary>
+    public int Backlog { get; set; } = 512;
+
+    /// <summary>
+    /// The platform whose path limits apply. Defaults to the running platform; set it only to check a
+    /// configuration against another platform's limits.
+    /// </summary>
+    public SandboxPlatform? Platform { get; set; }
+
+    internal void Validate()
+    {
+        if (MaxReadBufferSize < 4096)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxReadBufferSize), MaxReadBufferSize, $"UnixSocketTransportOptions.MaxReadBufferSize is {MaxReadBufferSize}; it must be at least 4096 bytes.");
+        }
+
+        if (MaxWriteBufferSize < 4096)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxWriteBufferSize), MaxWriteBufferSize, $"UnixSocketTransportOptions.MaxWriteBufferSize is {MaxWriteBufferSize}; it must be at least 4096 bytes.");
+        }
+
+        if (Backlog < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Backlog), Backlog, $"UnixSocketTransportOptions.Backlog is {Backlog}; it must be at least 1.");
+        }
+    }
+}
