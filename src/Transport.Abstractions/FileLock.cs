@@ -15,6 +15,10 @@ namespace Sandgrain.Transport;
 /// </remarks>
 public sealed class FileLock : IDisposable
 {
+    // What .NET reports for an open refused by another holder's lock: the raw errno (EWOULDBLOCK) on Unix
+    // today, HRESULT_FROM_WIN32(ERROR_SHARING_VIOLATION) in older runtimes.
+    private const int SharingViolation = unchecked((int)0x80070020);
+
     private readonly SafeFileHandle _handle;
 
     private FileLock(string path, SafeFileHandle handle)
@@ -32,6 +36,11 @@ public sealed class FileLock : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         var handle = Open(path);
+        if (handle is null)
+        {
+            return null;
+        }
+
         try
         {
             if (TryLock(handle, path))
@@ -82,10 +91,21 @@ public sealed class FileLock : IDisposable
     /// <summary>Releases the lock.</summary>
     public void Dispose() => _handle.Dispose();
 
-    private static SafeFileHandle Open(string path)
+    /// <summary>Opens the lock file; null when the open itself finds the lock held.</summary>
+    private static SafeFileHandle? Open(string path)
     {
-        // .NET takes no lock of its own when the file is shared for writing; the flock below is ours.
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (IOException e) when (e.HResult == LibC.EWOULDBLOCK || e.HResult == SharingViolation)
+        {
+            // .NET takes a shared flock of its own when it opens a shareable file (unless file locking is
+            // disabled for the process), so an exclusive holder elsewhere already shows here.
+            return null;
+        }
+
         try
         {
             File.SetUnixFileMode(handle, UnixFileMode.UserRead | UnixFileMode.UserWrite);

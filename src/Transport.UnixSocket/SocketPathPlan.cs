@@ -196,7 +196,9 @@ internal sealed class SocketPathPlan
         }
 
         // Socket adopts the descriptor and reads its state (bound, connected) from the kernel.
-        return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        socket.SetRawSocketOption(SocketNative.MacSolSocket, SocketNative.MacSoNoSigPipe, BitConverter.GetBytes(1));
+        return socket;
     }
 
     /// <summary>Maps the macOS errno values this path can produce (XNU <c>sys/errno.h</c>) to <see cref="SocketError"/>.</summary>

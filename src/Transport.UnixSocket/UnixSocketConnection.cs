@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -31,7 +32,6 @@ internal sealed class UnixSocketConnection : ConnectionContext
     private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _logger;
     private readonly string _address;
-    private readonly List<ArraySegment<byte>> _gather = [];
     private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private volatile Exception? _shutdownReason;
@@ -52,7 +52,7 @@ internal sealed class UnixSocketConnection : ConnectionContext
 
         _input = new Pipe(new PipeOptions(
             pool: MemoryPool<byte>.Shared,
-            readerScheduler: PipeScheduler.ThreadPool,
+            readerScheduler: options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
             writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: options.MaxReadBufferSize,
             resumeWriterThreshold: options.MaxReadBufferSize / 2,
@@ -87,7 +87,28 @@ internal sealed class UnixSocketConnection : ConnectionContext
 
     internal void Start()
     {
-        _receiving = ReceiveLoopAsync();
+        // A thread of its own blocks in recv(): one wake-up per message, as a C reader has, instead of
+        // the event loop's wake-up plus a thread-pool wake-up. Local IPC has few connections, so the
+        // thread per connection is cheap; the socket stays in blocking mode for it, and sends use
+        // MSG_DONTWAIT per call.
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _receiving = received.Task;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ReceiveLoop();
+            }
+            finally
+            {
+                received.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "sandgrain-unix-recv",
+        };
+        thread.Start();
         _sending = SendLoopAsync();
     }
 
@@ -124,10 +145,13 @@ internal sealed class UnixSocketConnection : ConnectionContext
 
         _socket.Dispose();
         _output.Reader.CancelPendingRead();
+
+        // A receive thread waiting for the application to make room must stop waiting too.
+        _input.Writer.CancelPendingFlush();
         SignalClosed(reason.Message);
     }
 
-    private async Task ReceiveLoopAsync()
+    private void ReceiveLoop()
     {
         Exception? error = null;
         var writer = _input.Writer;
@@ -136,15 +160,18 @@ internal sealed class UnixSocketConnection : ConnectionContext
             while (true)
             {
                 var memory = writer.GetMemory(MinimumSegmentSize / 2);
-                var received = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                var received = _socket.Receive(memory.Span, SocketFlags.None);
                 if (received == 0)
                 {
                     break;
                 }
 
                 writer.Advance(received);
-                var flush = await writer.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled)
+                var flush = writer.FlushAsync();
+
+                // Waiting here is the back-pressure: this thread exists only to receive.
+                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (result.IsCompleted || result.IsCanceled)
                 {
                     break;
                 }
@@ -168,6 +195,12 @@ internal sealed class UnixSocketConnection : ConnectionContext
         }
         finally
         {
+            if (error is null && _shutdownReason is ConnectionAbortedException abortedByUs)
+            {
+                // Shutdown(Both) ends a blocking recv() with 0 bytes; the reader must still see the abort.
+                error = abortedByUs;
+            }
+
             writer.Complete(error);
             Interlocked.Exchange(ref _receiveDone, 1);
             if (Volatile.Read(ref _sendDone) == 1)
@@ -208,7 +241,9 @@ internal sealed class UnixSocketConnection : ConnectionContext
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            error = new ConnectionResetException($"Sending on {_address} failed; the peer is gone: {e.Message}", e);
+            error = _shutdownReason is ConnectionAbortedException abortedByUs
+                ? abortedByUs
+                : new ConnectionResetException($"Sending on {_address} failed; the peer is gone: {e.Message}", e);
             if (_shutdownReason is null)
             {
                 PeerGone(error);
@@ -226,78 +261,77 @@ internal sealed class UnixSocketConnection : ConnectionContext
         }
     }
 
-    private ValueTask<int> SendAsync(in ReadOnlySequence<byte> buffer)
+    private async ValueTask SendAsync(ReadOnlySequence<byte> buffer)
     {
-        if (buffer.IsSingleSegment)
-        {
-            return SendAllAsync(buffer.First);
-        }
-
-        return new ValueTask<int>(SendGatheredAsync(buffer));
-    }
-
-    private async ValueTask<int> SendAllAsync(ReadOnlyMemory<byte> memory)
-    {
-        var total = memory.Length;
-        while (!memory.IsEmpty)
-        {
-            var sent = await _socket.SendAsync(memory, SocketFlags.None).ConfigureAwait(false);
-            memory = memory[sent..];
-        }
-
-        return total;
-    }
-
-    private async Task<int> SendGatheredAsync(ReadOnlySequence<byte> buffer)
-    {
-        _gather.Clear();
         foreach (var segment in buffer)
         {
-            if (!System.Runtime.InteropServices.MemoryMarshal.TryGetArray(segment, out var array))
+            var offset = 0;
+            while (offset < segment.Length)
             {
-                // Not array-backed: send segment by segment.
-                _gather.Clear();
-                foreach (var piece in buffer)
+                var sent = TrySend(segment.Span[offset..], SocketNative.SendNonBlockingFlags);
+                if (sent < 0)
                 {
-                    await SendAllAsync(piece).ConfigureAwait(false);
+                    // The kernel buffer is full (the peer reads slowly): finish this segment with a blocking
+                    // send on a pool thread, so the writer waits without holding the caller's thread.
+                    var rest = segment[offset..];
+                    await Task.Run(() => SendBlocking(rest)).ConfigureAwait(false);
+                    break;
                 }
 
-                return (int)buffer.Length;
-            }
-
-            _gather.Add(array);
-        }
-
-        var remaining = (int)buffer.Length;
-        var total = remaining;
-        while (remaining > 0)
-        {
-            var sent = await _socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
-            remaining -= sent;
-            if (remaining > 0)
-            {
-                Trim(_gather, sent);
+                offset += sent;
             }
         }
-
-        _gather.Clear();
-        return total;
     }
 
-    private static void Trim(List<ArraySegment<byte>> segments, int sent)
+    private void SendBlocking(ReadOnlyMemory<byte> memory)
     {
-        while (sent > 0)
+        while (!memory.IsEmpty)
         {
-            var first = segments[0];
-            if (sent >= first.Count)
+            var sent = TrySend(memory.Span, SocketNative.SendBlockingFlags);
+            memory = memory[Math.Max(sent, 0)..];
+        }
+    }
+
+    /// <summary>One send(2); the number of bytes taken, or -1 when a non-blocking send would block.</summary>
+    private unsafe int TrySend(ReadOnlySpan<byte> data, int flags)
+    {
+        var handle = _socket.SafeHandle;
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            while (true)
             {
-                sent -= first.Count;
-                segments.RemoveAt(0);
+                nint sent;
+                fixed (byte* p = data)
+                {
+                    sent = SocketNative.Send((int)handle.DangerousGetHandle(), p, (nuint)data.Length, flags);
+                }
+
+                if (sent >= 0)
+                {
+                    return (int)sent;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == SocketNative.EINTR)
+                {
+                    continue;
+                }
+
+                if (errno == SocketNative.EAGAIN)
+                {
+                    return -1;
+                }
+
+                throw new SocketException((int)SocketError.ConnectionReset, $"send() failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
             }
-            else
+        }
+        finally
+        {
+            if (added)
             {
-                segments[0] = first.Slice(sent);
-                sent = 0;
+                handle.DangerousRelease();
             }
         }
     }

@@ -347,6 +347,26 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DisposeWhileReceiveBufferIsFull_DoesNotHang()
+    {
+        var (client, server) = await ConnectPairAsync();
+        var chunk = new byte[1 << 20];
+        for (var i = 0; i < 512; i++)
+        {
+            client.Transport.Output.Write(chunk);
+            var flush = client.Transport.Output.FlushAsync(Token);
+            if (!flush.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        // The server never read: its receive side is stopped by back-pressure. Disposing must still end it.
+        await server.DisposeAsync().AsTask().WaitAsync(Unexpected, Token);
+        await WaitForAsync(client.ConnectionClosed);
+    }
+
+    [Fact]
     public async Task PeerDisposes_ConnectionClosedFires_AndWritesFail()
     {
         var (client, server) = await ConnectPairAsync();

@@ -47,6 +47,23 @@ internal static partial class SocketNative
     [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
     internal static unsafe partial int Connect(int fd, byte* address, uint length);
 
+    [LibraryImport(Lib, EntryPoint = "send", SetLastError = true)]
+    internal static unsafe partial nint Send(int fd, byte* buffer, nuint length, int flags);
+
+    // <sys/socket.h>: MSG_DONTWAIT Linux 0x40, macOS 0x80; MSG_NOSIGNAL Linux 0x4000 (macOS sockets use SO_NOSIGPIPE instead).
+    internal static int SendNonBlockingFlags => OperatingSystem.IsMacOS() ? 0x80 : 0x40 | 0x4000;
+
+    internal static int SendBlockingFlags => OperatingSystem.IsMacOS() ? 0 : 0x4000;
+
+    // <sys/errno.h>: EINTR 4 on both; EAGAIN Linux 11, macOS 35.
+    internal const int EINTR = 4;
+
+    internal static int EAGAIN => OperatingSystem.IsMacOS() ? 35 : 11;
+
+    // macOS <sys/socket.h>: SO_NOSIGPIPE 0x1022 at SOL_SOCKET (0xffff).
+    internal const int MacSolSocket = 0xffff;
+    internal const int MacSoNoSigPipe = 0x1022;
+
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
     internal static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
 }

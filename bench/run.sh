@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the benchmark of bench/CONTRACT.md: the machine's C baseline, then each transport, in one run,
+# and ends with the ratios of ours to the baseline measured in the same run.
+#   bench/run.sh [transport...]     (default: every transport available here)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+out="$here/out"
+mkdir -p "$out"
+
+transports=("$@")
+if [ ${#transports[@]} -eq 0 ]; then
+  transports=(unix)
+fi
+
+echo "# build: Release" >&2
+dotnet build "$root/bench/Sandgrain.Bench" -c Release -o "$out/dotnet" -v quiet -nologo >&2
+
+results="$out/results.txt"
+: > "$results"
+echo "# C baseline" >&2
+bash "$here/baseline/run.sh" "$out" | tee -a "$results"
+for t in "${transports[@]}"; do
+  echo "# transport: $t" >&2
+  timeout 300 "$out/dotnet/Sandgrain.Bench" transport --transport "$t" | tee -a "$results"
+done
+
+echo "# ratios (ours / C baseline, same run)"
+awk '
+  { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } key = f["peer"] "|" f["workload"] "|" f["unit"]; v[key] = f["value"] }
+  END {
+    for (k in v) {
+      split(k, p, "|")
+      if (p[1] !~ /^sandgrain-transport-/) continue
+      base = ""
+      if (p[2] == "W1") base = "c-uds|W1|" p[3]
+      if (p[2] == "W3") base = "c-uds|W3|MB_per_s"
+      if (base != "" && (base in v) && v[base] > 0) printf "ratio %s %s %s: %.2f (ours %s, c-uds %s)\n", p[1], p[2], p[3], v[k] / v[base], v[k], v[base]
+    }
+  }' "$results" | sort
