@@ -88,6 +88,23 @@ public sealed class FileLock : IDisposable
         return taken is null;
     }
 
+    /// <summary>
+    /// Takes a shared lock on an open file for as long as the handle stays open, so that
+    /// <see cref="IsHeld"/> reports the file in use while any holder lives.
+    /// </summary>
+    /// <exception cref="IOException">Another process holds an exclusive lock on the file.</exception>
+    internal static void LockShared(SafeFileHandle handle, string path)
+    {
+        while (LibC.flock((int)handle.DangerousGetHandle(), LibC.LOCK_SH | LibC.LOCK_NB) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != LibC.EINTR)
+            {
+                throw new IOException($"flock(LOCK_SH) on '{path}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+            }
+        }
+    }
+
     /// <summary>Releases the lock.</summary>
     public void Dispose() => _handle.Dispose();
 

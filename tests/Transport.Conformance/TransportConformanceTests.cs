@@ -297,7 +297,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     public async Task Abort_EndsBothSides()
     {
         var (client, server) = await ConnectPairAsync();
-        var serverRead = server.Transport.Input.ReadAsync(Token).AsTask();
+        var serverRead = ReadOnceAsync(server.Transport.Input);
         client.Abort(new ConnectionAbortedException("test abort"));
 
         await WaitForAsync(client.ConnectionClosed);
@@ -317,7 +317,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     public async Task DisposeDuringReceive_CompletesThePendingRead()
     {
         var (client, _) = await ConnectPairAsync();
-        var read = client.Transport.Input.ReadAsync(Token).AsTask();
+        var read = ReadOnceAsync(client.Transport.Input);
         await Task.Delay(50, Token);
         Assert.False(read.IsCompleted);
         await client.DisposeAsync().AsTask().WaitAsync(Unexpected, Token);
@@ -372,7 +372,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         var (client, server) = await ConnectPairAsync();
         await server.DisposeAsync();
         await WaitForAsync(client.ConnectionClosed);
-        await AssertReadEndsAsync(client.Transport.Input.ReadAsync(Token).AsTask());
+        await AssertReadEndsAsync(ReadOnceAsync(client.Transport.Input));
         await AssertWritesFailAsync(client);
     }
 
@@ -580,6 +580,9 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         using var registration = closed.Register(() => fired.TrySetResult());
         await fired.Task.WaitAsync(within ?? Unexpected, Token);
     }
+
+    /// <summary>One read, with a synchronous failure turned into a faulted task.</summary>
+    protected static async Task<ReadResult> ReadOnceAsync(PipeReader reader) => await reader.ReadAsync(Token);
 
     /// <summary>A read that must end: either it reports completion or it throws a connection error.</summary>
     protected static async Task AssertReadEndsAsync(Task read, TimeSpan? within = null)

@@ -1,0 +1,206 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+
+namespace Sandgrain.Transport.SharedMemory;
+
+/// <summary>
+/// One connection's mapped segment file (see <see cref="SegmentLayout"/>). Each side holds a shared
+/// <c>flock</c> on the file while it has it open, so a leftover file whose lock is free belonged to processes
+/// that are gone and may be removed.
+/// </summary>
+internal sealed unsafe class Segment : IDisposable
+{
+    private readonly FileStream _file;
+    private readonly MemoryMappedFile _map;
+    private readonly MemoryMappedViewAccessor _view;
+    private byte* _base;
+
+    private Segment(string path, FileStream file, MemoryMappedFile map, MemoryMappedViewAccessor view, int capacity)
+    {
+        Path = path;
+        _file = file;
+        _map = map;
+        _view = view;
+        Capacity = capacity;
+        byte* pointer = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        _base = pointer + view.PointerOffset;
+    }
+
+    internal string Path { get; }
+
+    internal int Capacity { get; }
+
+    internal byte* Base => _base;
+
+    /// <summary>Creates a new segment file and initializes its header; the version is written last.</summary>
+    internal static Segment Create(string path, int capacity)
+    {
+        if (!SegmentLayout.IsValidCapacity(capacity))
+        {
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"Ring capacity {capacity} must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes (SharedMemoryTransportOptions.RingCapacity).");
+        }
+
+        var size = SegmentLayout.SegmentSize(capacity);
+        var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.ReadWrite | FileShare.Delete,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        try
+        {
+            FileLock.LockShared(file.SafeFileHandle, path);
+
+            // One size, set once: macOS allows a single ftruncate on POSIX shared memory, and a file gets the same rule.
+            file.SetLength(size);
+            var segment = Map(path, file, size, capacity);
+            var b = segment._base;
+            BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(b + SegmentLayout.MagicOffset, 8), SegmentLayout.Magic);
+            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.HeaderSizeOffset, 4), SegmentLayout.DataOffset);
+            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.CapacityOffset, 4), capacity);
+            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.CreatorPidOffset, 4), Environment.ProcessId);
+            Volatile.Write(ref *(int*)(b + SegmentLayout.VersionOffset), SegmentLayout.Version);
+            return segment;
+        }
+        catch
+        {
+            file.Dispose();
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens a segment another process created and checks every header field against what this build
+    /// understands and against the file's real size, before anything else is read from it.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The segment is not a valid segment of this layout; the message names the field, its value and what was expected.</exception>
+    internal static Segment Open(string path, int expectedCapacity)
+    {
+        var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Open,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.ReadWrite | FileShare.Delete,
+        });
+        try
+        {
+            FileLock.LockShared(file.SafeFileHandle, path);
+            var expectedSize = SegmentLayout.SegmentSize(expectedCapacity);
+            if (file.Length != expectedSize)
+            {
+                throw new InvalidDataException($"Segment '{path}' is {file.Length} bytes; a ring capacity of {expectedCapacity} needs exactly {expectedSize}.");
+            }
+
+            var segment = Map(path, file, expectedSize, expectedCapacity);
+            try
+            {
+                segment.Validate(expectedCapacity);
+                return segment;
+            }
+            catch
+            {
+                segment.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    internal RingView Ring(int index)
+    {
+        var control = _base + SegmentLayout.ControlOffset(index);
+        return new RingView(
+            _base + SegmentLayout.DataStart(index, Capacity),
+            Capacity,
+            (long*)(control + SegmentLayout.ProducerPositionOffset),
+            (long*)(control + SegmentLayout.ConsumerPositionOffset),
+            (int*)(control + SegmentLayout.DataWaiterOffset),
+            (int*)(control + SegmentLayout.WriterClosedOffset),
+            (int*)(control + SegmentLayout.SpaceWaiterOffset));
+    }
+
+    public void Dispose()
+    {
+        if (_base != null)
+        {
+            _base = null;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+
+        _view.Dispose();
+        _map.Dispose();
+        _file.Dispose();
+    }
+
+    private static Segment Map(string path, FileStream file, long size, int capacity)
+    {
+        var map = MemoryMappedFile.CreateFromFile(file, null, size, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
+        try
+        {
+            var view = map.CreateViewAccessor(0, size, MemoryMappedFileAccess.ReadWrite);
+            return new Segment(path, file, map, view, capacity);
+        }
+        catch
+        {
+            map.Dispose();
+            throw;
+        }
+    }
+
+    private void Validate(int expectedCapacity)
+    {
+        var version = Volatile.Read(ref *(int*)(_base + SegmentLayout.VersionOffset));
+        var magic = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_base + SegmentLayout.MagicOffset, 8));
+        var headerSize = BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>(_base + SegmentLayout.HeaderSizeOffset, 4));
+        var capacity = BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>(_base + SegmentLayout.CapacityOffset, 4));
+        if (version == 0)
+        {
+            throw new InvalidDataException($"Segment '{Path}' is not ready (version 0): its creator has not finished writing the header.");
+        }
+
+        if (magic != SegmentLayout.Magic)
+        {
+            throw new InvalidDataException($"Segment '{Path}' has magic 0x{magic:x16}; expected 0x{SegmentLayout.Magic:x16}. It is not a Sandgrain ring segment.");
+        }
+
+        if (version != SegmentLayout.Version)
+        {
+            throw new InvalidDataException($"Segment '{Path}' has layout version {version}; this build understands version {SegmentLayout.Version}. Both processes must run compatible Sandgrain versions.");
+        }
+
+        if (headerSize != SegmentLayout.DataOffset)
+        {
+            throw new InvalidDataException($"Segment '{Path}' has header size {headerSize}; expected {SegmentLayout.DataOffset}.");
+        }
+
+        if (capacity != expectedCapacity)
+        {
+            throw new InvalidDataException($"Segment '{Path}' has ring capacity {capacity}; the handshake announced {expectedCapacity}.");
+        }
+    }
+}
+
+/// <summary>Pointers to one ring's data and control words inside a mapped segment.</summary>
+internal readonly unsafe struct RingView(byte* data, int capacity, long* producerPosition, long* consumerPosition, int* dataWaiter, int* writerClosed, int* spaceWaiter)
+{
+    internal byte* Data { get; } = data;
+
+    internal int Capacity { get; } = capacity;
+
+    internal long* ProducerPosition { get; } = producerPosition;
+
+    internal long* ConsumerPosition { get; } = consumerPosition;
+
+    internal int* DataWaiter { get; } = dataWaiter;
+
+    internal int* WriterClosed { get; } = writerClosed;
+
+    internal int* SpaceWaiter { get; } = spaceWaiter;
+}

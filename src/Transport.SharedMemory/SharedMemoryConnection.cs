@@ -1,0 +1,496 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace Sandgrain.Transport.SharedMemory;
+
+/// <summary>
+/// A connection over two rings in a shared segment, exposed as a duplex pipe. A receive thread moves bytes
+/// from the incoming ring into the input pipe (spinning, then parking); sends copy from the output pipe into
+/// the outgoing ring on the writer's thread. The companion socket is the liveness signal (and the doorbell
+/// where no shared-address wait exists).
+/// </summary>
+/// <remarks>
+/// End of stream: completing the output marks the outgoing ring closed; the peer reads to the end. When the
+/// companion socket ends without that mark the peer died: what it had published is still delivered, then the
+/// input ends with <see cref="ConnectionResetException"/>; writes fail the same way; <see cref="BaseConnectionContext.ConnectionClosed"/> fires.
+/// A segment whose positions are impossible closes the connection with an error naming the value.
+/// </remarks>
+internal sealed class SharedMemoryConnection : ConnectionContext
+{
+    private const int ParkTimeoutMs = 1000;
+    private const int MaxCopyChunk = 256 * 1024;
+    private static long s_nextId;
+
+    private readonly ConnectionContext _companion;
+    private readonly Segment _segment;
+    private readonly RingProducer _producer;
+    private readonly RingConsumer _consumer;
+    private readonly Parking _parking;
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly ILogger _logger;
+    private readonly string _address;
+    private readonly long _spinTicks;
+    private readonly Lock _doorbellLock = new();
+    private Task _receiving = Task.CompletedTask;
+    private Task _sending = Task.CompletedTask;
+    private Task _monitoring = Task.CompletedTask;
+    private Exception? _shutdownReason;
+    private Exception? _peerGoneReason;
+    private int _closedSignalled;
+    private int _receiveDone;
+    private int _sendDone;
+    private int _disposed;
+
+    internal SharedMemoryConnection(ConnectionContext companion, Segment segment, bool isClient, WakeMechanism mechanism, string address, SharedMemoryTransportOptions options, ILogger logger)
+    {
+        _companion = companion;
+        _segment = segment;
+        _logger = logger;
+        _address = address;
+        _spinTicks = (long)(options.SpinDuration.TotalSeconds * Stopwatch.Frequency);
+        _parking = Parking.Create(mechanism, RingDoorbell);
+        _producer = new RingProducer(segment.Ring(isClient ? 0 : 1), _parking);
+        _consumer = new RingConsumer(segment.Ring(isClient ? 1 : 0), _parking);
+        ConnectionId = "shm-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        LocalEndPoint = isClient ? null : companion.LocalEndPoint;
+        RemoteEndPoint = isClient ? companion.RemoteEndPoint : null;
+        if (companion.Features.Get<IPeerIdentityFeature>() is { } peer)
+        {
+            Features.Set(peer);
+        }
+
+        _input = new Pipe(new PipeOptions(
+            pool: MemoryPool<byte>.Shared,
+            readerScheduler: options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: options.MaxReadBufferSize,
+            resumeWriterThreshold: options.MaxReadBufferSize / 2,
+            minimumSegmentSize: 64 * 1024,
+            useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(
+            pool: MemoryPool<byte>.Shared,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.ThreadPool,
+            pauseWriterThreshold: options.MaxWriteBufferSize,
+            resumeWriterThreshold: options.MaxWriteBufferSize / 2,
+            minimumSegmentSize: 64 * 1024,
+            useSynchronizationContext: false));
+        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+        SharedMemoryLog.Connected(logger, ConnectionId, address, mechanism, segment.Capacity);
+    }
+
+    public override string ConnectionId { get; set; }
+
+    public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override CancellationToken ConnectionClosed
+    {
+        get => _closed.Token;
+        set => throw new NotSupportedException("ConnectionClosed is owned by the transport.");
+    }
+
+    internal WakeMechanism Mechanism => _parking.Mechanism;
+
+    /// <summary>The mapped segment, for tests that play a hostile peer.</summary>
+    internal Segment Segment => _segment;
+
+    internal void Start()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _receiving = received.Task;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ReceiveLoop();
+            }
+            finally
+            {
+                received.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "sandgrain-shm-recv",
+        };
+        thread.Start();
+        _sending = SendLoopAsync();
+        _monitoring = MonitorCompanionAsync();
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason) => Shutdown(abortReason);
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        Shutdown(new ConnectionAbortedException("The connection was disposed."));
+        await _receiving.ConfigureAwait(false);
+        await _sending.ConfigureAwait(false);
+        await _monitoring.ConfigureAwait(false);
+        await _companion.DisposeAsync().ConfigureAwait(false);
+
+        // Unmap only after every thread that touches the rings has finished.
+        _segment.Dispose();
+        _input.Reader.Complete();
+        _output.Writer.Complete();
+        _closed.Dispose();
+    }
+
+    private void Shutdown(Exception reason)
+    {
+        if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is not null)
+        {
+            return;
+        }
+
+        WakeLocalThreads();
+        _companion.Abort();
+        _output.Reader.CancelPendingRead();
+        _input.Writer.CancelPendingFlush();
+        SignalClosed();
+    }
+
+    private void PeerGone(Exception reason)
+    {
+        if (Volatile.Read(ref _shutdownReason) is not null || Interlocked.CompareExchange(ref _peerGoneReason, reason, null) is not null)
+        {
+            return;
+        }
+
+        WakeLocalThreads();
+        _output.Reader.CancelPendingRead();
+        SignalClosed();
+    }
+
+    private unsafe void WakeLocalThreads() => _parking.WakeLocal(_consumer.Ring.DataWaiter, _producer.Ring.SpaceWaiter);
+
+    private void ReceiveLoop()
+    {
+        Exception? error = null;
+        var writer = _input.Writer;
+        try
+        {
+            while (true)
+            {
+                var available = WaitForData();
+                if (available <= 0)
+                {
+                    break;
+                }
+
+                while (available > 0)
+                {
+                    var memory = writer.GetMemory(Math.Min(available, MaxCopyChunk));
+                    var copied = _consumer.Read(memory.Span, available);
+                    writer.Advance(copied);
+                    available -= copied;
+                }
+
+                var flush = writer.FlushAsync();
+                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+
+            if (Volatile.Read(ref _shutdownReason) is null && Volatile.Read(ref _peerGoneReason) is { } gone && !_consumer.WriterClosed)
+            {
+                error = gone;
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            SharedMemoryLog.SegmentCorrupt(_logger, ConnectionId, _address, e.Message);
+            error = new ConnectionAbortedException(e.Message, e);
+            Shutdown(error);
+        }
+        finally
+        {
+            if (error is null && Volatile.Read(ref _shutdownReason) is ConnectionAbortedException aborted)
+            {
+                error = aborted;
+            }
+
+            writer.Complete(error);
+            Interlocked.Exchange(ref _receiveDone, 1);
+            if (Volatile.Read(ref _sendDone) == 1)
+            {
+                SignalClosed();
+            }
+        }
+    }
+
+    /// <summary>Bytes available to read; 0 at the end of the stream; -1 when the connection is shut down.</summary>
+    private int WaitForData()
+    {
+        var available = _consumer.Available();
+        if (available > 0)
+        {
+            return available;
+        }
+
+        if (_spinTicks > 0)
+        {
+            var deadline = Stopwatch.GetTimestamp() + _spinTicks;
+            do
+            {
+                Thread.SpinWait(1);
+                available = _consumer.Available();
+                if (available > 0)
+                {
+                    return available;
+                }
+            }
+            while (Stopwatch.GetTimestamp() < deadline && !_consumer.WriterClosed && Volatile.Read(ref _shutdownReason) is null);
+        }
+
+        while (true)
+        {
+            _consumer.ArmDataWaiter();
+            available = _consumer.Available();
+            if (available > 0)
+            {
+                _consumer.DisarmDataWaiter();
+                return available;
+            }
+
+            if (_consumer.WriterClosed)
+            {
+                // Everything published before the close mark is visible now.
+                _consumer.DisarmDataWaiter();
+                return _consumer.Available();
+            }
+
+            if (Volatile.Read(ref _shutdownReason) is not null)
+            {
+                _consumer.DisarmDataWaiter();
+                return -1;
+            }
+
+            if (Volatile.Read(ref _peerGoneReason) is not null)
+            {
+                _consumer.DisarmDataWaiter();
+                return _consumer.Available();
+            }
+
+            _consumer.ParkForData(ParkTimeoutMs);
+        }
+    }
+
+    private async Task SendLoopAsync()
+    {
+        Exception? error = null;
+        var reader = _output.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    break;
+                }
+
+                foreach (var segment in result.Buffer)
+                {
+                    await WriteAsync(segment).ConfigureAwait(false);
+                }
+
+                reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    _producer.Close();
+                    break;
+                }
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            SharedMemoryLog.SegmentCorrupt(_logger, ConnectionId, _address, e.Message);
+            error = new ConnectionAbortedException(e.Message, e);
+            Shutdown(error);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped below.
+        }
+        finally
+        {
+            error ??= Volatile.Read(ref _shutdownReason) ?? Volatile.Read(ref _peerGoneReason);
+            reader.Complete(error);
+            Interlocked.Exchange(ref _sendDone, 1);
+            if (Volatile.Read(ref _receiveDone) == 1)
+            {
+                SignalClosed();
+            }
+        }
+    }
+
+    private async ValueTask WriteAsync(ReadOnlyMemory<byte> memory)
+    {
+        while (!memory.IsEmpty)
+        {
+            ThrowIfStopped();
+            var written = _producer.Write(memory.Span);
+            if (written > 0)
+            {
+                _producer.Publish();
+                memory = memory[written..];
+                continue;
+            }
+
+            if (!SpinForSpace())
+            {
+                // Park on a pool thread so the writer's own thread is not held while the peer is slow.
+                await Task.Run(WaitForSpace).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private bool SpinForSpace()
+    {
+        if (_spinTicks <= 0)
+        {
+            return false;
+        }
+
+        var deadline = Stopwatch.GetTimestamp() + _spinTicks;
+        do
+        {
+            Thread.SpinWait(1);
+            if (_producer.Free() > 0)
+            {
+                return true;
+            }
+        }
+        while (Stopwatch.GetTimestamp() < deadline);
+        return false;
+    }
+
+    private void WaitForSpace()
+    {
+        while (true)
+        {
+            _producer.ArmSpaceWaiter();
+            if (_producer.Free() > 0)
+            {
+                _producer.DisarmSpaceWaiter();
+                return;
+            }
+
+            if (Volatile.Read(ref _shutdownReason) is not null || Volatile.Read(ref _peerGoneReason) is not null)
+            {
+                _producer.DisarmSpaceWaiter();
+                ThrowIfStopped();
+            }
+
+            _producer.ParkForSpace(ParkTimeoutMs);
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        if ((Volatile.Read(ref _shutdownReason) ?? Volatile.Read(ref _peerGoneReason)) is not null)
+        {
+            throw new OperationCanceledException();
+        }
+    }
+
+    private async Task MonitorCompanionAsync()
+    {
+        var input = _companion.Transport.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                foreach (var segment in result.Buffer)
+                {
+                    foreach (var b in segment.Span)
+                    {
+                        _parking.OnDoorbell(b);
+                    }
+                }
+
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException)
+        {
+            // The companion ended; handled below.
+        }
+
+        PeerGone(new ConnectionResetException(_consumer.WriterClosed
+            ? $"The peer at {_address} closed the connection."
+            : $"The peer at {_address} is gone: its companion socket closed without ending the stream (the process exited or was killed)."));
+    }
+
+    private void RingDoorbell(byte kind)
+    {
+        lock (_doorbellLock)
+        {
+            try
+            {
+                var output = _companion.Transport.Output;
+                output.GetSpan(1)[0] = kind;
+                output.Advance(1);
+                var flush = output.FlushAsync();
+                if (!flush.IsCompleted)
+                {
+                    flush.AsTask().GetAwaiter().GetResult();
+                }
+            }
+            catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException)
+            {
+                // The peer is gone; the monitor reports it.
+            }
+        }
+    }
+
+    private void SignalClosed()
+    {
+        if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
+        {
+            return;
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
+        {
+            try
+            {
+                cts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed before the signal ran.
+            }
+        }, _closed, preferLocal: false);
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

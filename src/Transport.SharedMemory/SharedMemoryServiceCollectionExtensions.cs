@@ -1,0 +1,32 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandgrain.Transport;
+using Sandgrain.Transport.SharedMemory;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the shared-memory transport with the Generic Host.</summary>
+public static class SharedMemoryServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the shared-memory transport as an <see cref="ISandgrainTransport"/>. Needs a <see cref="GroupContainer"/>
+    /// in the container (the runtime registers one). Safe to call more than once.
+    /// </summary>
+    public static IServiceCollection AddSandgrainSharedMemoryTransport(this IServiceCollection services, Action<SharedMemoryTransportOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<SharedMemoryTransportOptions>();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddSingleton<SharedMemoryTransport>(sp => new SharedMemoryTransport(
+            sp.GetRequiredService<GroupContainer>(),
+            sp.GetRequiredService<IOptions<SharedMemoryTransportOptions>>().Value,
+            sp.GetService<ILoggerFactory>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, SharedMemoryTransport>(sp => sp.GetRequiredService<SharedMemoryTransport>()));
+        return services;
+    }
+}

@@ -1,0 +1,62 @@
+namespace Sandgrain.Transport.SharedMemory;
+
+/// <summary>Options of the shared-memory transport.</summary>
+public sealed class SharedMemoryTransportOptions
+{
+    /// <summary>
+    /// Bytes in each of a connection's two rings: a power of two from 4 KiB to 1 GiB. Larger messages stream
+    /// through in pieces. Each connection maps two rings plus 4 KiB of header. Default 1 MiB.
+    /// </summary>
+    public int RingCapacity { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// How long a reader with nothing to read (or a writer facing a full ring) spins before it parks.
+    /// Spinning costs a CPU core while it lasts and buys the lowest latency; <see cref="TimeSpan.Zero"/> parks
+    /// at once, for battery-sensitive apps. Default 50 µs.
+    /// </summary>
+    public TimeSpan SpinDuration { get; set; } = TimeSpan.FromMicroseconds(50);
+
+    /// <summary>Bytes taken out of the ring but not yet read by the application before the transport stops taking more. Default 1 MiB.</summary>
+    public int MaxReadBufferSize { get; set; } = 1 << 20;
+
+    /// <summary>Bytes written by the application but not yet in the ring before its flushes wait. Default 1 MiB.</summary>
+    public int MaxWriteBufferSize { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// Runs the application's read continuations on the connection's receive thread instead of the thread
+    /// pool: one wake-up per message instead of two. Only for read loops that never block. Default false.
+    /// </summary>
+    public bool UnsafePreferInlineScheduling { get; set; }
+
+    /// <summary>How long a new connection may take to complete its handshake before it is closed. Default 5 s.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The platform whose path limits apply to the companion socket; defaults to the running platform.</summary>
+    public SandboxPlatform? Platform { get; set; }
+
+    /// <summary>Uses the companion-socket doorbell even where a shared-address wait exists (to test the fallback).</summary>
+    internal bool ForceDoorbell { get; set; }
+
+    internal void Validate()
+    {
+        if (!SegmentLayout.IsValidCapacity(RingCapacity))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RingCapacity), RingCapacity, $"SharedMemoryTransportOptions.RingCapacity is {RingCapacity}; it must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes.");
+        }
+
+        if (SpinDuration < TimeSpan.Zero || SpinDuration > TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(SpinDuration), SpinDuration, $"SharedMemoryTransportOptions.SpinDuration is {SpinDuration}; it must be from zero to one second.");
+        }
+
+        if (MaxReadBufferSize < 4096 || MaxWriteBufferSize < 4096)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxReadBufferSize), $"SharedMemoryTransportOptions.MaxReadBufferSize ({MaxReadBufferSize}) and MaxWriteBufferSize ({MaxWriteBufferSize}) must be at least 4096 bytes.");
+        }
+
+        if (HandshakeTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "SharedMemoryTransportOptions.HandshakeTimeout must be positive.");
+        }
+    }
+}
