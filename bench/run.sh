@@ -10,7 +10,7 @@ mkdir -p "$out"
 
 transports=("$@")
 if [ ${#transports[@]} -eq 0 ]; then
-  transports=(unix)
+  transports=(unix shm shm-nospin)
 fi
 
 echo "# build: Release" >&2
@@ -27,14 +27,20 @@ done
 
 echo "# ratios (ours / C baseline, same run)"
 awk '
-  { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } key = f["peer"] "|" f["workload"] "|" f["unit"]; v[key] = f["value"] }
+  { delete f; for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    key = f["peer"] "|" f["workload"] "|" f["unit"]
+    if (f["peer"] == "c-memcpy") key = key "|" f["note"]
+    v[key] = f["value"] }
   END {
     for (k in v) {
       split(k, p, "|")
       if (p[1] !~ /^sandgrain-transport-/) continue
       base = ""
-      if (p[2] == "W1") base = "c-uds|W1|" p[3]
-      if (p[2] == "W3") base = "c-uds|W3|MB_per_s"
-      if (base != "" && (base in v) && v[base] > 0) printf "ratio %s %s %s: %.2f (ours %s, c-uds %s)\n", p[1], p[2], p[3], v[k] / v[base], v[k], v[base]
+      if (p[1] == "sandgrain-transport-unix" && p[2] == "W1") base = "c-uds|W1|" p[3]
+      if (p[1] == "sandgrain-transport-unix" && p[2] == "W3") base = "c-uds|W3|MB_per_s"
+      if (p[1] == "sandgrain-transport-shm" && p[2] == "W1") base = "c-shm-spin|W1|" p[3]
+      if (p[1] == "sandgrain-transport-shm-nospin" && p[2] == "W1") base = "c-shm-futex|W1|" p[3]
+      if (p[1] ~ /^sandgrain-transport-shm/ && p[2] == "W3") base = "c-memcpy|W3|MB_per_s|from-memory"
+      if (base != "" && (base in v) && v[base] > 0) { split(base, b, "|"); printf "ratio %s %s %s: %.2f (ours %s, %s %s)\n", p[1], p[2], p[3], v[k] / v[base], v[k], b[1], v[base] }
     }
   }' "$results" | sort

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Sandgrain.Transport;
+using Sandgrain.Transport.SharedMemory;
 using Sandgrain.Transport.UnixSocket;
 
 namespace Sandgrain.Bench;
@@ -31,7 +32,12 @@ internal static class TransportBench
             using var server = StartServer(transportName, container, address);
             await using var connection = await transport.ConnectAsync(transport.CreateEndPoint(address));
             var peer = $"sandgrain-transport-{transportName}";
-            var note = Report.BuildNote("inline-scheduling");
+            var note = Report.BuildNote(transportName switch
+            {
+                "shm" => "inline-scheduling,spin-50us,1MiB-rings",
+                "shm-nospin" => "inline-scheduling,spin-0,futex,1MiB-rings",
+                _ => "inline-scheduling",
+            });
 
             var rtts = await PingAsync(connection, w1Warmup, w1Calls);
             Array.Sort(rtts);
@@ -77,7 +83,9 @@ internal static class TransportBench
     {
         // The runtime reads with a loop that never blocks, so the benchmark schedules as the runtime does.
         "unix" => new UnixSocketTransport(container, new UnixSocketTransportOptions { UnsafePreferInlineScheduling = true }),
-        _ => throw new ArgumentException($"unknown transport '{name}' (known: unix)"),
+        "shm" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { UnsafePreferInlineScheduling = true }),
+        "shm-nospin" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { UnsafePreferInlineScheduling = true, SpinDuration = TimeSpan.Zero }),
+        _ => throw new ArgumentException($"unknown transport '{name}' (known: unix, shm, shm-nospin)"),
     };
 
     private static Process StartServer(string transport, GroupContainer container, TransportAddress address)
