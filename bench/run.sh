@@ -25,6 +25,9 @@ for t in "${transports[@]}"; do
   timeout 300 "$out/dotnet/Sandgrain.Bench" transport --transport "$t" | tee -a "$results"
 done
 
+echo "# launch alone" >&2
+timeout 120 "$out/dotnet/Sandgrain.Bench" launch | tee -a "$results"
+
 echo "# ratios (ours / C baseline, same run)"
 awk '
   { delete f; for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }

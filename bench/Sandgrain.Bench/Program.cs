@@ -13,12 +13,14 @@ return mode switch
 {
     "transport" => await TransportBench.RunClientAsync(options),
     "transport-server" => await TransportBench.RunServerAsync(options),
+    "launch" => await LaunchBench.RunAsync(options),
+    "minimal-helper" => LaunchBench.RunMinimalHelper(),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Sandgrain.Bench transport --transport unix [--w1-calls N] [--w3-calls N]");
+    Console.Error.WriteLine("usage: Sandgrain.Bench transport --transport unix|shm|shm-nospin [--w1-calls N] [--w3-calls N]\n       Sandgrain.Bench launch [--runs N]");
     return 2;
 }
 

@@ -1,0 +1,47 @@
+namespace Sandgrain.Runtime.Discovery;
+
+/// <summary>
+/// One entry of the helper catalog (<c>Sandgrain:Helpers:&lt;name&gt;</c>): a program the app launches on demand
+/// when a call needs an actor type that only it hosts.
+/// </summary>
+public sealed class HelperOptions
+{
+    /// <summary>
+    /// The executable: a file name or relative path resolved against the app's own folder (and, on macOS, the
+    /// running bundle's <c>Contents/MacOS</c> and <c>Contents/Helpers</c>), or an absolute path.
+    /// </summary>
+    public string Executable { get; set; } = "";
+
+    /// <summary>Arguments passed to the helper, without a shell.</summary>
+    public IList<string> Arguments { get; set; } = [];
+
+    /// <summary>The actor interface names the helper hosts.</summary>
+    public IList<string> ActorTypes { get; set; } = [];
+
+    /// <summary>How long a launch may take, from asking to the helper's record being visible. Default 10 s.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the helper stays up with no connections and no activations. Default 30 s.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Checks the entry, returning what is wrong in words that say what to change, or null.</summary>
+    internal string? Validate(string name)
+    {
+        if (!HelperLauncher.IsValidHelperName(name))
+        {
+            return $"Helper name '{name}' must be 1 to 64 ASCII letters, digits, '.', '_' or '-' (it names files in the group container).";
+        }
+
+        if (string.IsNullOrWhiteSpace(Executable))
+        {
+            return $"Sandgrain:Helpers:{name}:Executable is empty; set it to the helper program's file name.";
+        }
+
+        if (StartTimeout <= TimeSpan.Zero)
+        {
+            return $"Sandgrain:Helpers:{name}:StartTimeout is {StartTimeout}; it must be positive.";
+        }
+
+        return IdleTimeout <= TimeSpan.Zero ? $"Sandgrain:Helpers:{name}:IdleTimeout is {IdleTimeout}; it must be positive." : null;
+    }
+}

@@ -1,0 +1,58 @@
+namespace Sandgrain.Runtime.Discovery;
+
+/// <summary>
+/// What the launcher tells a helper it starts, through environment variables: the group container, the app
+/// group, the helper's name and the silo id it must register under.
+/// </summary>
+/// <param name="ContainerPath">The group container folder.</param>
+/// <param name="GroupId">The app group id.</param>
+/// <param name="Helper">The helper's catalog name.</param>
+/// <param name="SiloId">The silo id to publish the record under; the launcher waits for exactly this id.</param>
+public sealed record LaunchEnvironment(string ContainerPath, string GroupId, string Helper, string SiloId)
+{
+    /// <summary>Environment variable naming the group container.</summary>
+    public const string ContainerVariable = "SANDGRAIN_CONTAINER";
+
+    /// <summary>Environment variable naming the app group id.</summary>
+    public const string GroupIdVariable = "SANDGRAIN_GROUP_ID";
+
+    /// <summary>Environment variable naming the helper.</summary>
+    public const string HelperVariable = "SANDGRAIN_HELPER";
+
+    /// <summary>Environment variable carrying the silo id.</summary>
+    public const string SiloIdVariable = "SANDGRAIN_SILO_ID";
+
+    /// <summary>Reads the launch environment; null when this process was not launched as a helper.</summary>
+    /// <exception cref="InvalidOperationException">Only some of the variables are set, or a value is malformed.</exception>
+    public static LaunchEnvironment? FromEnvironment()
+    {
+        var container = Environment.GetEnvironmentVariable(ContainerVariable);
+        var group = Environment.GetEnvironmentVariable(GroupIdVariable);
+        var helper = Environment.GetEnvironmentVariable(HelperVariable);
+        var silo = Environment.GetEnvironmentVariable(SiloIdVariable);
+        if (container is null && group is null && helper is null && silo is null)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(container) || string.IsNullOrEmpty(group) || string.IsNullOrEmpty(helper) || string.IsNullOrEmpty(silo))
+        {
+            throw new InvalidOperationException($"This process was started with only some of {ContainerVariable}, {GroupIdVariable}, {HelperVariable} and {SiloIdVariable} set; a helper is started by the Sandgrain launcher, which sets all four.");
+        }
+
+        if (!SiloRecord.IsValidSiloId(silo) || !HelperLauncher.IsValidHelperName(helper))
+        {
+            throw new InvalidOperationException($"{SiloIdVariable}='{silo}' or {HelperVariable}='{helper}' is malformed.");
+        }
+
+        return new LaunchEnvironment(container, group, helper, silo);
+    }
+
+    internal void ApplyTo(IDictionary<string, string?> environment)
+    {
+        environment[ContainerVariable] = ContainerPath;
+        environment[GroupIdVariable] = GroupId;
+        environment[HelperVariable] = Helper;
+        environment[SiloIdVariable] = SiloId;
+    }
+}

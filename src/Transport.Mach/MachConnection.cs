@@ -1,0 +1,274 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Sandgrain.Transport.Mach.Interop;
+
+namespace Sandgrain.Transport.Mach;
+
+/// <summary>
+/// One Mach connection: a port pair (our receive right, a send right to the peer's) exposed as a duplex byte
+/// stream. A dedicated thread receives into the input pipe; an async loop drains the output pipe into messages.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The peer's audit token is pinned at the handshake and every message from any other sender is dropped
+/// (a send right can be handed on, so anyone could be holding one). The kernel tells us when the peer is gone:
+/// <c>MACH_NOTIFY_DEAD_NAME</c> when its receive right dies (exit, crash, dispose), <c>MACH_NOTIFY_NO_SENDERS</c>
+/// when it drops its send right to us; both arrive behind everything the peer sent, so nothing is lost and the
+/// input then ends with <see cref="ConnectionResetException"/>, unless the peer had half-closed first.
+/// </para>
+/// <para>
+/// Completing the application's output sends an end-of-stream message (half-close); the peer may go on
+/// writing. <see cref="DisposeAsync"/> and <see cref="Abort"/> close at once and discard what was not sent.
+/// </para>
+/// </remarks>
+[SupportedOSPlatform("macos")]
+internal sealed partial class MachConnection : ConnectionContext
+{
+    private const int MinimumSegmentSize = 64 * 1024;
+    private static long s_nextId;
+
+    private readonly uint _receivePort;
+    private readonly uint _sendPort;
+    private readonly MachAuditToken _peerToken;
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly ILogger _logger;
+    private readonly string _address;
+    private readonly Lock _portLock = new();
+    private Task _receiving = Task.CompletedTask;
+    private Task _sending = Task.CompletedTask;
+    private volatile Ending? _ending;
+    private int _closedSignalled;
+    private int _loopsRunning = 2;
+    private bool _portsReleased;
+    private int _endOfStreamReceived;
+    private int _endOfStreamSent;
+
+    internal MachConnection(uint receivePort, uint sendPort, MachAuditToken peerToken, string address, EndPoint? local, EndPoint? remote, MachTransportOptions options, ILogger logger)
+    {
+        _receivePort = receivePort;
+        _sendPort = sendPort;
+        _peerToken = peerToken;
+        _address = address;
+        _logger = logger;
+        LocalEndPoint = local;
+        RemoteEndPoint = remote;
+        ConnectionId = "mach-" + Interlocked.Increment(ref s_nextId).ToString(CultureInfo.InvariantCulture);
+        Peer = new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null);
+        Features.Set<IPeerIdentityFeature>(Peer);
+
+        _input = new Pipe(new PipeOptions(
+            pool: MemoryPool<byte>.Shared,
+            readerScheduler: options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: options.MaxReadBufferSize,
+            resumeWriterThreshold: options.MaxReadBufferSize / 2,
+            minimumSegmentSize: MinimumSegmentSize,
+            useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(
+            pool: MemoryPool<byte>.Shared,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.ThreadPool,
+            pauseWriterThreshold: options.MaxWriteBufferSize,
+            resumeWriterThreshold: options.MaxWriteBufferSize / 2,
+            minimumSegmentSize: MinimumSegmentSize,
+            useSynchronizationContext: false));
+        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+    }
+
+    public override string ConnectionId { get; set; }
+
+    public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override CancellationToken ConnectionClosed
+    {
+        get => _closed.Token;
+        set => throw new NotSupportedException("ConnectionClosed is owned by the transport.");
+    }
+
+    internal PeerIdentity Peer { get; }
+
+    internal void Start()
+    {
+        // A thread of its own blocks in mach_msg: one wake-up per message. It uses a receive timeout so that it
+        // also notices shutdown when the wake-up message cannot be queued.
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _receiving = received.Task;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ReceiveLoop();
+            }
+            finally
+            {
+                received.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "sandgrain-mach-recv",
+        };
+        thread.Start();
+        _sending = SendLoopAsync();
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason, peerGone: false);
+
+    public override async ValueTask DisposeAsync()
+    {
+        Close(new ConnectionAbortedException("The connection was disposed."), peerGone: false);
+        await _receiving.ConfigureAwait(false);
+        await _sending.ConfigureAwait(false);
+        ReleasePorts();
+        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await _output.Writer.CompleteAsync().ConfigureAwait(false);
+        _closed.Dispose();
+    }
+
+    /// <summary>
+    /// Ends the connection: records why, stops both loops (the receive thread through a wake-up message or its
+    /// timeout, the send loop through a cancelled read) and fires <see cref="ConnectionClosed"/>. A local close
+    /// after the peer has gone still takes effect, because the receive thread may be delivering what the peer
+    /// queued before it went, and a dispose must not wait for an application that no longer reads.
+    /// </summary>
+    private void Close(Exception reason, bool peerGone)
+    {
+        var next = new Ending(reason, peerGone);
+        Ending? previous;
+        while (true)
+        {
+            previous = _ending;
+            if (previous is not null && (peerGone || !previous.PeerGone))
+            {
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _ending, next, previous) == previous)
+            {
+                break;
+            }
+        }
+
+        _output.Reader.CancelPendingRead();
+
+        // A receive thread waiting for the application to make room must stop waiting too.
+        _input.Writer.CancelPendingFlush();
+        WakeReceiver();
+        if (previous is null)
+        {
+            SignalClosed(reason.Message);
+        }
+    }
+
+    private void PeerGone(Exception reason) => Close(reason, peerGone: true);
+
+    private ConnectionResetException PeerGoneError(string how) => new($"The peer at {_address} {how}.");
+
+    private unsafe void WakeReceiver()
+    {
+        lock (_portLock)
+        {
+            if (_portsReleased)
+            {
+                return;
+            }
+
+            var message = stackalloc byte[MachMessageCodec.HeaderSize];
+            _ = MachMessageCodec.EncodeWakeUp(new Span<byte>(message, MachMessageCodec.HeaderSize), _receivePort);
+
+            // A full queue needs no wake-up: the thread is about to receive anyway, and the poll timeout covers the rest.
+            if (MachPorts.Send(message, MachAbi.MACH_MSG_TIMEOUT_NONE) != MachAbi.MACH_MSG_SUCCESS)
+            {
+                MachPorts.Destroy(message, MachMessageCodec.HeaderSize);
+            }
+        }
+    }
+
+    private void LoopEnded()
+    {
+        if (Interlocked.Decrement(ref _loopsRunning) == 0)
+        {
+            ReleasePorts();
+        }
+    }
+
+    /// <summary>
+    /// Gives back the port pair once both loops have stopped: the send right first (a dead-name notification still
+    /// queued for it carries a second reference, which the drain returns), then the receive right.
+    /// </summary>
+    private void ReleasePorts()
+    {
+        lock (_portLock)
+        {
+            if (_portsReleased || Volatile.Read(ref _loopsRunning) != 0)
+            {
+                return;
+            }
+
+            _portsReleased = true;
+        }
+
+        MachPorts.ReleaseSendRight(_sendPort);
+        MachPorts.DrainAndDestroyReceiveRight(_receivePort, _sendPort);
+    }
+
+    private void EndOfStreamSeen(ref int flag)
+    {
+        Interlocked.Exchange(ref flag, 1);
+        if (Volatile.Read(ref _endOfStreamReceived) == 1 && Volatile.Read(ref _endOfStreamSent) == 1)
+        {
+            SignalClosed("both directions ended");
+        }
+    }
+
+    private void SignalClosed(string reason)
+    {
+        if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
+        {
+            return;
+        }
+
+        MachLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
+
+        // Callbacks registered by the application must not run on a transport loop.
+        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
+        {
+            try
+            {
+                cts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed before the signal ran.
+            }
+        }, _closed, preferLocal: false);
+    }
+
+    /// <summary>Why the connection ended, and whether the peer ended it (then queued messages are still delivered).</summary>
+    private sealed record Ending(Exception Reason, bool PeerGone);
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+
+    /// <summary>Native memory for messages, freed by the loop that owns it.</summary>
+    private static unsafe byte* AllocateBuffer(int size) => (byte*)NativeMemory.AlignedAlloc((nuint)size, 16);
+
+    private static unsafe void FreeBuffer(byte* buffer) => NativeMemory.AlignedFree(buffer);
+}
