@@ -96,7 +96,7 @@ internal sealed partial class MachConnection
         if (!message.IsValid)
         {
             MachLog.MalformedMessage(_logger, _address, message.MessageId, message.HasSender ? message.Sender.ProcessId : -1, message.Status);
-            MachPorts.Destroy(buffer, MachMessageCodec.ReceiveBufferSize);
+            MachPorts.DestroyReceived(buffer, MachMessageCodec.ReceiveBufferSize);
             if (message.HasSender && message.Sender.SameAs(_peerToken))
             {
                 // A frame failure is not recoverable: the byte stream would be out of step.
@@ -114,14 +114,13 @@ internal sealed partial class MachConnection
             case MachMessageKind.SendOnce:
             case MachMessageKind.PortDeleted:
                 return Step.Continue;
-            case MachMessageKind.DeadName:
-                if (message.Port == _sendPort)
-                {
-                    // The notification holds its own reference to the dead name (osfmk/mach/notify.h, not_port).
-                    MachPorts.ReleaseSendRight(message.Port);
-                }
-
+            case MachMessageKind.DeadName when message.Port == _sendPort:
+                // The notification holds its own user reference to the dead name, on top of ours.
+                MachPorts.ReleaseSendRight(message.Port);
                 return PeerEnded(inputDone, "exited or closed the connection (its port died)", out error);
+            case MachMessageKind.DeadName:
+                // Only the peer's name has a dead-name request on this port; anything else is not about us.
+                return Step.Continue;
             case MachMessageKind.NoSenders:
                 return PeerEnded(inputDone, "exited or closed the connection (it released its send right)", out error);
         }
@@ -129,7 +128,7 @@ internal sealed partial class MachConnection
         if (!message.Sender.SameAs(_peerToken))
         {
             MachLog.ForeignSenderDropped(_logger, _address, message.MessageId, message.Sender.ProcessId, _peerToken.ProcessId);
-            MachPorts.Destroy(buffer, MachMessageCodec.ReceiveBufferSize);
+            MachPorts.DestroyReceived(buffer, MachMessageCodec.ReceiveBufferSize);
             return Step.Continue;
         }
 
@@ -160,7 +159,7 @@ internal sealed partial class MachConnection
                 return Step.Continue;
             default:
                 // A handshake on an established connection: the peer is out of step.
-                MachPorts.Destroy(buffer, MachMessageCodec.ReceiveBufferSize);
+                MachPorts.DestroyReceived(buffer, MachMessageCodec.ReceiveBufferSize);
                 error = new IOException($"The peer at {_address} sent an unexpected {message.Kind} message; the connection was closed.");
                 return Step.Violation;
         }
@@ -188,9 +187,19 @@ internal sealed partial class MachConnection
             return;
         }
 
-        writer.Write(data);
-        var flush = writer.FlushAsync();
-        var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+        FlushResult result;
+        try
+        {
+            writer.Write(data);
+            var flush = writer.FlushAsync();
+            result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or OperationCanceledException)
+        {
+            // The application completed its reader with an error: it wants no more input. This thread must not die of it.
+            result = new FlushResult(isCanceled: false, isCompleted: true);
+        }
+
         if (result.IsCompleted)
         {
             inputDone = true;

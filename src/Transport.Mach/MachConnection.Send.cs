@@ -122,18 +122,18 @@ internal sealed partial class MachConnection
             case MachAbi.MACH_SEND_INTERRUPTED:
                 return SendOutcome.QueueFull;
             case MachAbi.MACH_SEND_INVALID_DEST:
-                MachPorts.Destroy(message, SendBufferSize);
+                MachPorts.DestroyReturned(message);
                 PeerGone(PeerGoneError("is gone (its port died while sending)"));
                 return SendOutcome.PeerGone;
             default:
-                MachPorts.Destroy(message, SendBufferSize);
+                MachPorts.DestroyReturned(message);
                 PeerGone(PeerGoneError($"could not be sent to ({MachErrors.Describe(kr)})"));
                 return SendOutcome.PeerGone;
         }
     }
 
     /// <summary>Releases what a timed-out send handed back (its extra send right, its copied region) when it will not be retried.</summary>
-    private unsafe void DiscardPending() => MachPorts.Destroy((byte*)_sendBuffer, SendBufferSize);
+    private unsafe void DiscardPending() => MachPorts.DestroyReturned((byte*)_sendBuffer);
 
     /// <summary>Encodes up to <see cref="MachMessageCodec.MaxOutOfLineSize"/> bytes into the send buffer (its header records the size).</summary>
     private unsafe void PrepareData(ReadOnlySequence<byte> chunk)
@@ -156,7 +156,9 @@ internal sealed partial class MachConnection
     private unsafe void AllocateSendBuffers()
     {
         _sendBuffer = (nint)AllocateBuffer(SendBufferSize);
-        _outOfLineBuffer = (nint)AllocateBuffer(MachMessageCodec.MaxOutOfLineSize);
+
+        // Page-aligned, so that the kernel's copy-on-write mapping of a region covers only the region's own pages.
+        _outOfLineBuffer = (nint)AllocateBuffer(MachMessageCodec.MaxOutOfLineSize, Environment.SystemPageSize);
     }
 
     private unsafe void FreeSendBuffers()

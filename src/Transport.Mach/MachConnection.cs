@@ -25,7 +25,7 @@ namespace Sandgrain.Transport.Mach;
 /// </para>
 /// <para>
 /// Completing the application's output sends an end-of-stream message (half-close); the peer may go on
-/// writing. <see cref="DisposeAsync"/> and <see cref="Abort"/> close at once and discard what was not sent.
+/// writing. <see cref="DisposeAsync"/> and <see cref="Abort(ConnectionAbortedException)"/> close at once and discard what was not sent.
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("macos")]
@@ -156,7 +156,7 @@ internal sealed partial class MachConnection : ConnectionContext
                 return;
             }
 
-            if (Interlocked.CompareExchange(ref _ending, next, previous) == previous)
+            if (ReferenceEquals(Interlocked.CompareExchange(ref _ending, next, previous), previous))
             {
                 break;
             }
@@ -186,13 +186,13 @@ internal sealed partial class MachConnection : ConnectionContext
                 return;
             }
 
-            var message = stackalloc byte[MachMessageCodec.HeaderSize];
+            byte* message = stackalloc byte[MachMessageCodec.HeaderSize];
             _ = MachMessageCodec.EncodeWakeUp(new Span<byte>(message, MachMessageCodec.HeaderSize), _receivePort);
 
             // A full queue needs no wake-up: the thread is about to receive anyway, and the poll timeout covers the rest.
             if (MachPorts.Send(message, MachAbi.MACH_MSG_TIMEOUT_NONE) != MachAbi.MACH_MSG_SUCCESS)
             {
-                MachPorts.Destroy(message, MachMessageCodec.HeaderSize);
+                MachPorts.DestroyReturned(message);
             }
         }
     }
@@ -258,7 +258,12 @@ internal sealed partial class MachConnection : ConnectionContext
     }
 
     /// <summary>Why the connection ended, and whether the peer ended it (then queued messages are still delivered).</summary>
-    private sealed record Ending(Exception Reason, bool PeerGone);
+    private sealed class Ending(Exception reason, bool peerGone)
+    {
+        public Exception Reason { get; } = reason;
+
+        public bool PeerGone { get; } = peerGone;
+    }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
     {
@@ -268,7 +273,7 @@ internal sealed partial class MachConnection : ConnectionContext
     }
 
     /// <summary>Native memory for messages, freed by the loop that owns it.</summary>
-    private static unsafe byte* AllocateBuffer(int size) => (byte*)NativeMemory.AlignedAlloc((nuint)size, 16);
+    private static unsafe byte* AllocateBuffer(int size, int alignment = 16) => (byte*)NativeMemory.AlignedAlloc((nuint)size, (nuint)alignment);
 
     private static unsafe void FreeBuffer(byte* buffer) => NativeMemory.AlignedFree(buffer);
 }

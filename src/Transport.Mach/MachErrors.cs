@@ -67,9 +67,12 @@ internal static class MachErrors
             $"and only when the process is signed with the com.apple.security.application-groups entitlement listing '{group}'. " +
             "Check that entitlement, or configure the app group the process is actually signed with.");
 
-    /// <summary>1101/1103, or a live holder found by a look-up: the name is taken.</summary>
-    internal static EndpointInUseException InUse(MachEndPoint endPoint, string holder, int code) =>
-        new(endPoint.ToString(), $"{endPoint} is in use: the Mach name '{endPoint.ServiceName}' is already registered ({Describe(code)}) by {holder}. Stop that process, or use another address.");
+    /// <summary>1101/1103, or a live holder found by a look-up: the name is taken. <paramref name="code"/> is null when launchd was not asked.</summary>
+    internal static EndpointInUseException InUse(MachEndPoint endPoint, string holder, int? code)
+    {
+        var reported = code is { } value ? $" ({Describe(value)})" : "";
+        return new(endPoint.ToString(), $"{endPoint} is in use: the Mach name '{endPoint.ServiceName}' is already registered{reported} by {holder}. Stop that process, or use another address.");
+    }
 
     /// <summary>The look-up found the name, but its port is dead: the listener's process has exited.</summary>
     internal static EndpointNotFoundException HolderExited(MachEndPoint endPoint) =>

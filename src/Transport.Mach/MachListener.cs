@@ -160,7 +160,7 @@ internal sealed class MachListener : IConnectionListener
         if (!request.IsValid || request.Kind != MachMessageKind.Connect)
         {
             MachLog.MalformedMessage(_logger, address, request.MessageId, request.HasSender ? request.Sender.ProcessId : -1, request.Status);
-            MachPorts.Destroy(buffer, MachMessageCodec.SmallReceiveBufferSize);
+            MachPorts.DestroyReceived(buffer, MachMessageCodec.SmallReceiveBufferSize);
             return;
         }
 
@@ -182,11 +182,11 @@ internal sealed class MachListener : IConnectionListener
     /// <summary>Answers with a refusal that moves the client's send right back, so the listener keeps no reference.</summary>
     private unsafe void Refuse(uint clientPort, MachRefusal reason)
     {
-        var message = stackalloc byte[MachMessageCodec.ConnectRefusedSize];
+        byte* message = stackalloc byte[MachMessageCodec.ConnectRefusedSize];
         _ = MachMessageCodec.EncodeConnectRefused(new Span<byte>(message, MachMessageCodec.ConnectRefusedSize), clientPort, reason);
         if (MachPorts.Send(message, MachAbi.MACH_MSG_TIMEOUT_NONE) != MachAbi.MACH_MSG_SUCCESS)
         {
-            MachPorts.Destroy(message, MachMessageCodec.ConnectRefusedSize);
+            MachPorts.DestroyReturned(message);
         }
     }
 
@@ -214,11 +214,11 @@ internal sealed class MachListener : IConnectionListener
                 return;
             }
 
-            var message = stackalloc byte[MachMessageCodec.HeaderSize];
+            byte* message = stackalloc byte[MachMessageCodec.HeaderSize];
             _ = MachMessageCodec.EncodeWakeUp(new Span<byte>(message, MachMessageCodec.HeaderSize), _servicePort);
             if (MachPorts.Send(message, MachAbi.MACH_MSG_TIMEOUT_NONE) != MachAbi.MACH_MSG_SUCCESS)
             {
-                MachPorts.Destroy(message, MachMessageCodec.HeaderSize);
+                MachPorts.DestroyReturned(message);
             }
         }
     }

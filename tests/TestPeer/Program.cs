@@ -8,11 +8,12 @@
 //   raw-connect  --path P      connect a plain socket to the file P (no Sandgrain), print READY, then
 //                              print EOF when the other side closes it (used as a peer of another uid)
 //
-// Common options: --transport unix|shm|shm-park|shm-doorbell|shm-small|shm-small-park, --container DIR, --group GROUP-ID.
+// Common options: --transport unix|mach|shm|shm-park|shm-doorbell|shm-small|shm-small-park, --container DIR, --group GROUP-ID.
 using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Sandgrain.Transport;
+using Sandgrain.Transport.Mach;
 using Sandgrain.Transport.SharedMemory;
 using Sandgrain.Transport.UnixSocket;
 
@@ -151,6 +152,7 @@ static ISandgrainTransport CreateTransport(Dictionary<string, string> options)
         "shm-doorbell" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero, ForceDoorbell = true }),
         "shm-small" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { RingCapacity = 4096 }),
         "shm-small-park" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { RingCapacity = 4096, SpinDuration = TimeSpan.Zero }),
+        "mach" when OperatingSystem.IsMacOS() => new MachTransport(container),
         var other => throw new ArgumentException($"unknown transport '{other}'"),
     };
 }

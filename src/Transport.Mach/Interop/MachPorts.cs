@@ -112,7 +112,7 @@ internal static unsafe class MachPorts
     /// On <c>MACH_SEND_TIMED_OUT</c> the kernel hands the message back in the same buffer (a pseudo-receive:
     /// the destination right comes back as MOVE_SEND, out-of-line memory as a new region with its deallocate
     /// flag set), so the same buffer can be sent again with no right or byte lost or leaked; if it is not sent
-    /// again it must be passed to <see cref="Destroy"/>.
+    /// again it must be passed to <see cref="DestroyReturned"/>.
     /// </remarks>
     internal static int Send(byte* message, uint timeoutMs)
     {
@@ -124,12 +124,20 @@ internal static unsafe class MachPorts
     internal static int Receive(byte* buffer, int capacity, uint port, uint timeoutMs) =>
         MachNative.mach_msg(buffer, ReceiveOptions | s_trailerOptions, 0, (uint)capacity, port, timeoutMs, MACH_PORT_NULL);
 
-    /// <summary>Releases every right and region a message carries (received, or handed back by a failed send).</summary>
-    internal static void Destroy(byte* message, int capacity)
+    /// <summary>Releases every right and region a received message carries.</summary>
+    internal static void DestroyReceived(byte* message, int capacity)
     {
         MachMessageCodec.PrepareForDestroy(new Span<byte>(message, capacity));
         MachNative.mach_msg_destroy(message);
     }
+
+    /// <summary>
+    /// Releases what a message that failed to send still holds. A message the kernel handed back holds an extra
+    /// send right for its destination and copies of its regions (deallocate set); one it never took still points at
+    /// the sender's own buffers (deallocate clear), which <c>mach_msg_destroy</c> then leaves alone, as it must.
+    /// So unlike <see cref="DestroyReceived"/> the deallocate flags are taken as they are.
+    /// </summary>
+    internal static void DestroyReturned(byte* message) => MachNative.mach_msg_destroy(message);
 
     /// <summary>Unmaps an out-of-line region the kernel mapped into this process on receipt.</summary>
     internal static void ReleaseOutOfLine(ulong address, int size)
@@ -176,7 +184,7 @@ internal static unsafe class MachPorts
                 }
                 else
                 {
-                    Destroy(buffer, MachMessageCodec.ReceiveBufferSize);
+                    DestroyReceived(buffer, MachMessageCodec.ReceiveBufferSize);
                 }
             }
         }
@@ -190,7 +198,7 @@ internal static unsafe class MachPorts
     /// <summary><c>bootstrap_check_in</c>: on success, the receive right for the name.</summary>
     internal static int CheckIn(string serviceName, out uint port)
     {
-        var name = stackalloc byte[BOOTSTRAP_MAX_NAME_LEN];
+        byte* name = stackalloc byte[BOOTSTRAP_MAX_NAME_LEN];
         EncodeName(serviceName, new Span<byte>(name, BOOTSTRAP_MAX_NAME_LEN));
         uint received = MACH_PORT_NULL;
         var kr = MachNative.bootstrap_check_in(MachNative.BootstrapPort, name, &received);
@@ -201,7 +209,7 @@ internal static unsafe class MachPorts
     /// <summary><c>bootstrap_look_up</c>: on success, a send right to the name's port (possibly a dead name).</summary>
     internal static int LookUp(string serviceName, out uint port)
     {
-        var name = stackalloc byte[BOOTSTRAP_MAX_NAME_LEN];
+        byte* name = stackalloc byte[BOOTSTRAP_MAX_NAME_LEN];
         EncodeName(serviceName, new Span<byte>(name, BOOTSTRAP_MAX_NAME_LEN));
         uint received = MACH_PORT_NULL;
         var kr = MachNative.bootstrap_look_up(MachNative.BootstrapPort, name, &received);

@@ -1,0 +1,375 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Orleans;
+using Sandgrain.Runtime.Activations;
+using Sandgrain.Runtime.Discovery;
+using Sandgrain.Runtime.Invocation;
+using Sandgrain.Runtime.Messaging;
+using Sandgrain.Transport;
+
+namespace Sandgrain.Runtime;
+
+/// <summary>
+/// The silo: places every call (an activation here, or the silo that hosts the type, launching its helper if
+/// none is live), keeps the connections to other silos, and serves the actor types registered here.
+/// </summary>
+internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<Task<SiloConnection>>> _outbound = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _routes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<SiloConnection, byte> _connections = new();
+    private readonly Dictionary<string, ISandgrainTransport> _transports;
+    private readonly List<IConnectionListener> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly SiloRegistry _registry;
+    private readonly HelperLauncher _launcher;
+    private readonly ILogger _logger;
+    private SiloRegistration? _registration;
+    private FileLock? _helperInstance;
+
+    internal ActorRuntime(
+        SandgrainOptions options,
+        GroupContainer container,
+        SiloRegistry registry,
+        HelperLauncher launcher,
+        IEnumerable<ISandgrainTransport> transports,
+        Func<ActorRuntime, ActivationDirectory> directory,
+        LaunchEnvironment? launch,
+        ILogger logger)
+    {
+        Options = options;
+        Container = container;
+        _registry = registry;
+        _launcher = launcher;
+        _logger = logger;
+        _transports = transports.GroupBy(t => t.Scheme).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+        SiloId = launch?.SiloId ?? SiloRecord.NewSiloId();
+        Helper = launch?.Helper;
+        Directory = directory(this);
+    }
+
+    internal SandgrainOptions Options { get; }
+
+    internal GroupContainer Container { get; }
+
+    internal string SiloId { get; }
+
+    internal string? Helper { get; }
+
+    internal ActivationDirectory Directory { get; }
+
+    /// <summary>The addresses this silo listens on, once started.</summary>
+    internal IReadOnlyList<string> Addresses => _registration?.Record.Addresses ?? [];
+
+    /// <summary>Connections open to or from other silos.</summary>
+    internal int ConnectionCount => _connections.Count;
+
+    public TActor GetGrain<TActor>(string key) where TActor : IGrainWithStringKey
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return Reference<TActor>(key, ActorKeyKind.String);
+    }
+
+    public TActor GetGrain<TActor>(Guid key) where TActor : IGrainWithGuidKey =>
+        Reference<TActor>(key.ToString("N"), ActorKeyKind.Guid);
+
+    public TActor GetGrain<TActor>(long key) where TActor : IGrainWithIntegerKey =>
+        Reference<TActor>(key.ToString(System.Globalization.CultureInfo.InvariantCulture), ActorKeyKind.Integer);
+
+    /// <summary>Starts listening on each configured transport and publishes this silo in the registry.</summary>
+    internal async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Helper is not null)
+        {
+            _helperInstance = HelperLauncher.TryClaimHelperInstance(Container, Helper)
+                ?? throw new InvalidOperationException($"Another instance of helper '{Helper}' is already running in {Container.Path}; this one exits.");
+        }
+
+        var addresses = new List<string>();
+        foreach (var scheme in Options.Transports)
+        {
+            if (!_transports.TryGetValue(scheme, out var transport))
+            {
+                throw new InvalidOperationException($"Sandgrain:Transports lists '{scheme}', but no transport for '{scheme}' is registered. Register it (AddSandgrainUnixSocketTransport, AddSandgrainSharedMemoryTransport or AddSandgrainMachTransport) or remove it from the list.");
+            }
+
+            var listener = await transport.BindAsync(transport.CreateEndPoint(transport.CreateUniqueAddress()), cancellationToken).ConfigureAwait(false);
+            _listeners.Add(listener);
+            addresses.Add(listener.EndPoint.ToString()!);
+            _acceptLoops.Add(AcceptLoopAsync(listener));
+        }
+
+        _registration = _registry.Publish(new SiloRecord
+        {
+            SiloId = SiloId,
+            Helper = Helper,
+            ProcessId = Environment.ProcessId,
+            StartTime = DateTimeOffset.UtcNow,
+            ProtocolVersion = Protocol.Version,
+            ActorTypes = Directory.HostedTypes.ToList(),
+            Addresses = addresses,
+        });
+        RuntimeLog.SiloStarted(_logger, SiloId, Helper is null ? "" : $" as helper '{Helper}'", string.Join(", ", Directory.HostedTypes), string.Join(", ", addresses));
+    }
+
+    /// <summary>Stops accepting, says goodbye to every peer, deactivates every activation and removes the record.</summary>
+    internal async Task StopAsync()
+    {
+        foreach (var listener in _listeners)
+        {
+            await listener.UnbindAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_connections.Keys.Select(c => c.SayGoodbyeAsync("the silo is shutting down"))).ConfigureAwait(false);
+        var deactivated = await Directory.DeactivateAllAsync().ConfigureAwait(false);
+        _registration?.Dispose();
+        _registration = null;
+        foreach (var connection in _connections.Keys)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        foreach (var listener in _listeners)
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _listeners.Clear();
+        _helperInstance?.Dispose();
+        RuntimeLog.SiloStopped(_logger, SiloId, deactivated);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await Directory.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Routes one call; returns its encoded result (null for one-way calls and when not asked to decode).</summary>
+    internal async Task<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken, bool decode)
+    {
+        PooledBuffer? result;
+        using (arguments)
+        {
+            var method = target.Info.Method(methodId) ?? throw Serializer.UnknownMethod(target.Info.Name, methodId);
+            var chain = CallContext.OutgoingChain();
+            var timeout = ActorCall.TimeoutOverride ?? Options.DefaultCallTimeout;
+            if (Directory.Hosts(target.Info.Name))
+            {
+                result = await CallLocalAsync(target, method, arguments, chain, timeout, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var connection = await RouteAsync(target.Info, cancellationToken).ConfigureAwait(false);
+                result = await connection.CallAsync(target, method, arguments, flags, chain, timeout, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (!decode)
+        {
+            result?.Dispose();
+            return null;
+        }
+
+        return result;
+    }
+
+    /// <summary>Serves an incoming connection from another silo.</summary>
+    internal async Task AcceptAsync(ConnectionContext connection)
+    {
+        try
+        {
+            var silo = await SiloConnection.EstablishAsync(connection, this, expectedSiloId: null, remoteHelper: null, _logger, CancellationToken.None).ConfigureAwait(false);
+            _connections[silo] = 0;
+        }
+        catch (ProtocolViolationException e)
+        {
+            RuntimeLog.InboundRefused(_logger, e.Message);
+        }
+    }
+
+    /// <summary>Forgets a closed connection, so the next call looks again (and relaunches a helper that is gone).</summary>
+    internal void OnConnectionClosed(SiloConnection connection)
+    {
+        _connections.TryRemove(connection, out _);
+        if (_outbound.TryGetValue(connection.RemoteSiloId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && lazy.Value.Result == connection)
+        {
+            _outbound.TryRemove(new KeyValuePair<string, Lazy<Task<SiloConnection>>>(connection.RemoteSiloId, lazy));
+        }
+
+        foreach (var route in _routes.Where(r => r.Value == connection.RemoteSiloId).ToList())
+        {
+            _routes.TryRemove(route);
+        }
+    }
+
+    private TActor Reference<TActor>(string key, ActorKeyKind kind)
+    {
+        var info = ActorTypeRegistry.Require(typeof(TActor));
+        if (info.KeyKind != kind)
+        {
+            throw new ArgumentException($"{info.Name} is addressed by a {info.KeyKind} key, not a {kind} key.");
+        }
+
+        return (TActor)info.CreateProxy(new ActorReference(info, key, this));
+    }
+
+    private async Task<PooledBuffer?> CallLocalAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, string[] chain, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if ((method.Flags & CallFlags.OneWay) != 0)
+        {
+            var copy = PooledBuffer.CopyOf(new ReadOnlySequence<byte>(arguments.WrittenMemory));
+            _ = RunOneWayLocalAsync(target, method, copy, chain);
+            return null;
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var call = Directory.InvokeAsync(target.Info, target.Key, method, arguments.WrittenMemory, chain, deadline.Token);
+        try
+        {
+            return await call.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new ActorCallTimeoutException($"{target.Info.Name}.{method.Name} on '{target.Key}' (in this silo) did not complete within {timeout.TotalSeconds:0.###} s{SiloConnection.ChainText(chain)}.");
+        }
+    }
+
+    private async Task RunOneWayLocalAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, string[] chain)
+    {
+        try
+        {
+            using var result = await Directory.InvokeAsync(target.Info, target.Key, method, arguments.WrittenMemory, chain, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            RuntimeLog.OneWayFailed(_logger, target.Info.Name, target.Key, e);
+        }
+        finally
+        {
+            arguments.Dispose();
+        }
+    }
+
+    private async ValueTask<SiloConnection> RouteAsync(ActorInterfaceInfo info, CancellationToken cancellationToken)
+    {
+        if (_routes.TryGetValue(info.Name, out var siloId)
+            && _outbound.TryGetValue(siloId, out var cached)
+            && cached.Value.IsCompletedSuccessfully
+            && cached.Value.Result.IsUsable)
+        {
+            return cached.Value.Result;
+        }
+
+        var record = FindHost(info) ?? await LaunchHostAsync(info, cancellationToken).ConfigureAwait(false);
+        var connection = await ConnectAsync(record, cancellationToken).ConfigureAwait(false);
+        _routes[info.Name] = record.SiloId;
+        return connection;
+    }
+
+    private SiloRecord? FindHost(ActorInterfaceInfo info) =>
+        _registry.LiveSilos()
+            .Where(r => r.SiloId != SiloId && r.ActorTypes.Any(t => t == info.Name || t == info.ShortName))
+            .OrderBy(r => r.StartTime)
+            .ThenBy(r => r.SiloId, StringComparer.Ordinal)
+            .FirstOrDefault();
+
+    private async Task<SiloRecord> LaunchHostAsync(ActorInterfaceInfo info, CancellationToken cancellationToken)
+    {
+        var helper = Options.Helpers.FirstOrDefault(h => h.Value.ActorTypes.Any(t => t == info.Name || t == info.ShortName)).Key;
+        if (helper is null)
+        {
+            throw new ActorNotHostedException($"No live silo hosts {info.Name} and no helper provides it. Add '{info.ShortName}' to Sandgrain:Helpers:<name>:ActorTypes, or call AddActor<{info.ShortName}, …>() in the silo that should host it.");
+        }
+
+        var record = await _launcher.EnsureRunningAsync(helper, cancellationToken).ConfigureAwait(false);
+        if (!record.ActorTypes.Any(t => t == info.Name || t == info.ShortName))
+        {
+            throw new ActorNotHostedException($"Helper '{helper}' started, but its silo hosts [{string.Join(", ", record.ActorTypes)}], not {info.Name}. Register the actor in the helper (AddActor) or fix Sandgrain:Helpers:{helper}:ActorTypes.");
+        }
+
+        return record;
+    }
+
+    private async Task<SiloConnection> ConnectAsync(SiloRecord record, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var lazy = _outbound.GetOrAdd(record.SiloId, _ => new Lazy<Task<SiloConnection>>(() => ConnectCoreAsync(record)));
+            try
+            {
+                var connection = await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (connection.IsUsable)
+                {
+                    return connection;
+                }
+
+                _outbound.TryRemove(new KeyValuePair<string, Lazy<Task<SiloConnection>>>(record.SiloId, lazy));
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                _outbound.TryRemove(new KeyValuePair<string, Lazy<Task<SiloConnection>>>(record.SiloId, lazy));
+                throw;
+            }
+        }
+    }
+
+    private async Task<SiloConnection> ConnectCoreAsync(SiloRecord record)
+    {
+        var name = record.Helper is null ? $"silo {record.SiloId}" : $"helper '{record.Helper}' (silo {record.SiloId})";
+        foreach (var scheme in Options.Transports)
+        {
+            if (!_transports.TryGetValue(scheme, out var transport))
+            {
+                continue;
+            }
+
+            var offered = record.Addresses.FirstOrDefault(a => a.StartsWith(scheme + ":", StringComparison.Ordinal));
+            if (offered is null || !TransportAddress.TryParse(offered, out var address, out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                var connection = await transport.ConnectAsync(transport.CreateEndPoint(address)).ConfigureAwait(false);
+                var silo = await SiloConnection.EstablishAsync(connection, this, record.SiloId, record.Helper, _logger, CancellationToken.None).ConfigureAwait(false);
+                _connections[silo] = 0;
+                return silo;
+            }
+            catch (Exception e) when (e is EndpointNotFoundException or IOException or ProtocolViolationException or UnauthorizedAccessException or TimeoutException)
+            {
+                throw new ActorUnavailableException($"Could not connect to {name} at {offered}: {e.Message}", e);
+            }
+        }
+
+        throw new ActorUnavailableException($"{name} listens on [{string.Join(", ", record.Addresses)}], but this process uses [{string.Join(", ", Options.Transports)}] (Sandgrain:Transports); they share no transport.");
+    }
+
+    private async Task AcceptLoopAsync(IConnectionListener listener)
+    {
+        while (true)
+        {
+            ConnectionContext? connection;
+            try
+            {
+                connection = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
+            {
+                return;
+            }
+
+            if (connection is null)
+            {
+                return;
+            }
+
+            _ = AcceptAsync(connection);
+        }
+    }
+}

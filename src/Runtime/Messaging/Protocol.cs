@@ -1,0 +1,326 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Text;
+using MessagePack;
+
+namespace Sandgrain.Runtime.Messaging;
+
+/// <summary>The kind byte at the start of every frame (style.md item 6: kinds are explicit, never told apart by shape).</summary>
+internal enum FrameKind : byte
+{
+    Hello = 1,
+    Request = 2,
+    Response = 3,
+    Error = 4,
+    Cancel = 5,
+    Ping = 6,
+    Pong = 7,
+    Goodbye = 8,
+}
+
+/// <summary>Why a call failed, as carried in an error frame.</summary>
+internal enum ErrorKind : byte
+{
+    Application = 1,
+    BadRequestBody = 2,
+    NotHosted = 3,
+    UnknownMethod = 4,
+    CallCycle = 5,
+    Cancelled = 6,
+    Timeout = 7,
+}
+
+[Flags]
+internal enum RequestFlags : byte
+{
+    None = 0,
+    OneWay = 1,
+    AlwaysInterleave = 2,
+    ReadOnly = 4,
+    Cancellable = 8,
+}
+
+/// <summary>The framing damage that closes a connection (as opposed to a bad body, which fails one call).</summary>
+internal sealed class ProtocolViolationException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A decoded request header; the arguments follow it in the frame.</summary>
+internal sealed record RequestHeader(
+    ulong CorrelationId,
+    RequestFlags Flags,
+    uint TimeoutMs,
+    string Interface,
+    string Key,
+    uint MethodId,
+    string[] Chain,
+    string? TraceParent);
+
+/// <summary>
+/// The wire format. A frame is a 4-byte little-endian length (of what follows), a kind byte and a payload.
+/// Every length read from the wire is checked as unsigned against a named limit before anything waits for or
+/// allocates that many bytes (style.md item 5).
+/// </summary>
+/// <remarks>
+/// Hello: magic "SGRT" (u32), protocol version (u16), flags (u16), silo id (16 ASCII hex digits), proof
+/// length (u16) and proof (empty until group authentication). Request: a MessagePack array
+/// [correlation id, flags, timeout ms, interface, key, method id, call chain, traceparent], then the
+/// arguments. Response: [correlation id], then the result. Error: [correlation id, kind, type, message,
+/// stack]. Cancel, Ping, Pong: [id]. Goodbye: [reason].
+/// </remarks>
+internal static class Protocol
+{
+    internal const uint Magic = 0x54524753; // "SGRT"
+    internal const ushort Version = 1;
+    internal const int FramePrefixSize = 5;
+    internal const int MaxHelloPayload = 512;
+    internal const int MaxChainLength = 64;
+    internal const int MaxNameLength = 512;
+    internal const int MaxKeyLength = 4096;
+
+    /// <summary>Finds the next whole frame; false when more bytes are needed.</summary>
+    /// <exception cref="ProtocolViolationException">The length or kind is impossible; the connection must close.</exception>
+    internal static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameSize, out FrameKind kind, out ReadOnlySequence<byte> payload)
+    {
+        kind = default;
+        payload = default;
+        if (buffer.Length < FramePrefixSize)
+        {
+            return false;
+        }
+
+        Span<byte> prefix = stackalloc byte[FramePrefixSize];
+        buffer.Slice(0, FramePrefixSize).CopyTo(prefix);
+        var length = BinaryPrimitives.ReadUInt32LittleEndian(prefix);
+        if (length == 0)
+        {
+            throw new ProtocolViolationException("a frame with length 0 (no kind byte)");
+        }
+
+        if (length - 1 > (uint)maxFrameSize)
+        {
+            throw new ProtocolViolationException($"a frame of {length - 1} bytes, over the limit of {maxFrameSize} (SandgrainOptions.MaxFrameSize)");
+        }
+
+        kind = (FrameKind)prefix[4];
+        if (kind is < FrameKind.Hello or > FrameKind.Goodbye)
+        {
+            throw new ProtocolViolationException($"a frame of unknown kind {prefix[4]}");
+        }
+
+        if (buffer.Length < 4 + (long)length)
+        {
+            return false;
+        }
+
+        payload = buffer.Slice(FramePrefixSize, length - 1);
+        buffer = buffer.Slice(4 + (long)length);
+        return true;
+    }
+
+    /// <summary>Writes one frame: prefix, header bytes and body bytes (not flushed).</summary>
+    internal static void WriteFrame(PipeWriter output, FrameKind kind, ReadOnlySpan<byte> header, ReadOnlySpan<byte> body)
+    {
+        var prefix = output.GetSpan(FramePrefixSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(prefix, (uint)(1 + header.Length + body.Length));
+        prefix[4] = (byte)kind;
+        output.Advance(FramePrefixSize);
+        output.Write(header);
+        if (!body.IsEmpty)
+        {
+            output.Write(body);
+        }
+    }
+
+    internal static byte[] EncodeHello(string siloId)
+    {
+        var hello = new byte[4 + 2 + 2 + 16 + 2];
+        BinaryPrimitives.WriteUInt32LittleEndian(hello, Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(4), Version);
+        Encoding.ASCII.GetBytes(siloId, hello.AsSpan(8, 16));
+        return hello;
+    }
+
+    /// <summary>Decodes a hello; returns the peer's silo id.</summary>
+    /// <exception cref="ProtocolViolationException">Not a Sandgrain hello, another protocol version, or malformed.</exception>
+    internal static string DecodeHello(ReadOnlySequence<byte> payload)
+    {
+        if (payload.Length is < 26 or > MaxHelloPayload)
+        {
+            throw new ProtocolViolationException($"a hello of {payload.Length} bytes (expected 26 to {MaxHelloPayload})");
+        }
+
+        var bytes = payload.ToArray();
+        var magic = BinaryPrimitives.ReadUInt32LittleEndian(bytes);
+        if (magic != Magic)
+        {
+            throw new ProtocolViolationException($"a hello with magic 0x{magic:x8} (expected 0x{Magic:x8}): the peer is not a Sandgrain silo");
+        }
+
+        var version = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(4));
+        if (version != Version)
+        {
+            throw new ProtocolViolationException($"protocol version {version}; this build speaks {Version}");
+        }
+
+        var siloId = Encoding.ASCII.GetString(bytes, 8, 16);
+        if (!Discovery.SiloRecord.IsValidSiloId(siloId))
+        {
+            throw new ProtocolViolationException("a hello with a malformed silo id");
+        }
+
+        var proofLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(24));
+        if (26 + proofLength != bytes.Length)
+        {
+            throw new ProtocolViolationException($"a hello whose proof length {proofLength} does not match its size");
+        }
+
+        return siloId;
+    }
+
+    internal static void EncodeRequest(Invocation.PooledBuffer header, in RequestHeader request)
+    {
+        var w = header.CreateWriter();
+        w.WriteArrayHeader(8);
+        w.Write(request.CorrelationId);
+        w.Write((byte)request.Flags);
+        w.Write(request.TimeoutMs);
+        w.Write(request.Interface);
+        w.Write(request.Key);
+        w.Write(request.MethodId);
+        w.WriteArrayHeader(request.Chain.Length);
+        foreach (var link in request.Chain)
+        {
+            w.Write(link);
+        }
+
+        if (request.TraceParent is null)
+        {
+            w.WriteNil();
+        }
+        else
+        {
+            w.Write(request.TraceParent);
+        }
+
+        w.Flush();
+    }
+
+    /// <summary>Decodes a request header; <paramref name="arguments"/> is what follows it.</summary>
+    /// <exception cref="ProtocolViolationException">The header is damaged: framing is lost, the connection must close.</exception>
+    internal static RequestHeader DecodeRequest(ReadOnlySequence<byte> payload, out ReadOnlySequence<byte> arguments)
+    {
+        try
+        {
+            var r = new MessagePackReader(payload);
+            Expect(r.ReadArrayHeader() == 8, "a request header that is not an 8-element array");
+            var correlation = r.ReadUInt64();
+            var flags = (RequestFlags)r.ReadByte();
+            var timeout = r.ReadUInt32();
+            var name = ReadBounded(ref r, MaxNameLength, "interface name");
+            var key = ReadBounded(ref r, MaxKeyLength, "key");
+            var method = r.ReadUInt32();
+            var chainLength = r.ReadArrayHeader();
+            Expect(chainLength <= MaxChainLength, $"a call chain of {chainLength} links (limit {MaxChainLength})");
+            var chain = new string[chainLength];
+            for (var i = 0; i < chainLength; i++)
+            {
+                chain[i] = ReadBounded(ref r, MaxNameLength + MaxKeyLength, "call chain link");
+            }
+
+            var trace = r.TryReadNil() ? null : ReadBounded(ref r, 128, "traceparent");
+            arguments = payload.Slice(r.Consumed);
+            return new RequestHeader(correlation, flags, timeout, name, key, method, chain, trace);
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        {
+            throw new ProtocolViolationException($"a damaged request header: {e.Message}", e);
+        }
+    }
+
+    internal static void EncodeError(Invocation.PooledBuffer header, ulong correlation, ErrorKind kind, string type, string message, string? stack)
+    {
+        var w = header.CreateWriter();
+        w.WriteArrayHeader(5);
+        w.Write(correlation);
+        w.Write((byte)kind);
+        w.Write(type);
+        w.Write(message);
+        if (stack is null)
+        {
+            w.WriteNil();
+        }
+        else
+        {
+            w.Write(stack);
+        }
+
+        w.Flush();
+    }
+
+    internal static (ulong Correlation, ErrorKind Kind, string Type, string Message, string? Stack) DecodeError(ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            var r = new MessagePackReader(payload);
+            Expect(r.ReadArrayHeader() == 5, "an error that is not a 5-element array");
+            var correlation = r.ReadUInt64();
+            var kind = (ErrorKind)r.ReadByte();
+            var type = r.ReadString() ?? "";
+            var message = r.ReadString() ?? "";
+            var stack = r.TryReadNil() ? null : r.ReadString();
+            return (correlation, kind, type, message, stack);
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        {
+            throw new ProtocolViolationException($"a damaged error frame: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Writes a single-id payload (response prefix, cancel, ping, pong).</summary>
+    internal static void EncodeId(Invocation.PooledBuffer header, ulong id)
+    {
+        var w = header.CreateWriter();
+        w.WriteArrayHeader(1);
+        w.Write(id);
+        w.Flush();
+    }
+
+    internal static ulong DecodeId(ReadOnlySequence<byte> payload, out ReadOnlySequence<byte> rest)
+    {
+        try
+        {
+            var r = new MessagePackReader(payload);
+            Expect(r.ReadArrayHeader() == 1, "an id frame that is not a 1-element array");
+            var id = r.ReadUInt64();
+            rest = payload.Slice(r.Consumed);
+            return id;
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        {
+            throw new ProtocolViolationException($"a damaged id frame: {e.Message}", e);
+        }
+    }
+
+    internal static void EncodeGoodbye(Invocation.PooledBuffer header, string reason)
+    {
+        var w = header.CreateWriter();
+        w.WriteArrayHeader(1);
+        w.Write(reason);
+        w.Flush();
+    }
+
+    private static string ReadBounded(ref MessagePackReader reader, int limit, string what)
+    {
+        var value = reader.ReadString() ?? throw new ProtocolViolationException($"a nil {what}");
+        Expect(value.Length <= limit, $"a {what} of {value.Length} characters (limit {limit})");
+        return value;
+    }
+
+    private static void Expect(bool condition, string violation)
+    {
+        if (!condition)
+        {
+            throw new ProtocolViolationException(violation);
+        }
+    }
+}

@@ -1,0 +1,438 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Sandgrain.Runtime.Invocation;
+
+namespace Sandgrain.Runtime.Messaging;
+
+/// <summary>
+/// One connection between two silos, in either direction: requests both ways, responses matched by
+/// correlation id. Framing damage closes this connection (and fails its calls in flight, at once); a body
+/// that does not decode fails that one call.
+/// </summary>
+internal sealed class SiloConnection : IAsyncDisposable
+{
+    private readonly ConnectionContext _connection;
+    private readonly ActorRuntime _runtime;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly ConcurrentDictionary<ulong, PendingCall> _pending = new();
+    private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _running = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly int _maxFrameSize;
+    private long _nextCorrelation;
+    private Exception? _closeReason;
+    private Task _reading = Task.CompletedTask;
+
+    private SiloConnection(ConnectionContext connection, ActorRuntime runtime, string remoteSiloId, string? remoteHelper, ILogger logger)
+    {
+        _connection = connection;
+        _runtime = runtime;
+        _logger = logger;
+        _maxFrameSize = runtime.Options.MaxFrameSize;
+        RemoteSiloId = remoteSiloId;
+        RemoteHelper = remoteHelper;
+    }
+
+    /// <summary>The peer silo's id, proven by its hello.</summary>
+    internal string RemoteSiloId { get; }
+
+    /// <summary>The peer's helper name when it is a helper (for error messages).</summary>
+    internal string? RemoteHelper { get; }
+
+    /// <summary>False once the connection is closing or closed; routing then looks again.</summary>
+    internal bool IsUsable => Volatile.Read(ref _closeReason) is null;
+
+    /// <summary>Completes when the connection has closed.</summary>
+    internal Task Closed => _closed.Task;
+
+    private string PeerName => RemoteHelper is null ? $"silo {RemoteSiloId}" : $"helper '{RemoteHelper}' (silo {RemoteSiloId})";
+
+    /// <summary>Exchanges hellos and starts reading. An outbound connection checks the peer is the silo it meant to reach.</summary>
+    internal static async Task<SiloConnection> EstablishAsync(ConnectionContext connection, ActorRuntime runtime, string? expectedSiloId, string? remoteHelper, ILogger logger, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(runtime.Options.HandshakeTimeout);
+        try
+        {
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(runtime.SiloId), default);
+            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            var remote = await ReadHelloAsync(connection, runtime.Options.MaxFrameSize, timeout.Token).ConfigureAwait(false);
+            if (expectedSiloId is not null && remote != expectedSiloId)
+            {
+                throw new ProtocolViolationException($"the peer identified itself as silo {remote}, but the registry record it was reached through belongs to silo {expectedSiloId}");
+            }
+
+            var silo = new SiloConnection(connection, runtime, remote, remoteHelper, logger);
+            silo._reading = silo.ReadLoopAsync();
+            return silo;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new ProtocolViolationException($"no hello within {runtime.Options.HandshakeTimeout.TotalSeconds:0.#} s (SandgrainOptions.HandshakeTimeout)");
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Sends a request and waits for its response (not for one-way calls, which return null at once).</summary>
+    internal async Task<PooledBuffer?> CallAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, CallFlags flags, string[] chain, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var correlation = (ulong)Interlocked.Increment(ref _nextCorrelation);
+        var oneWay = (flags & CallFlags.OneWay) != 0;
+        var requestFlags = (RequestFlags)(byte)flags | (cancellationToken.CanBeCanceled ? RequestFlags.Cancellable : 0);
+        var header = new RequestHeader(correlation, requestFlags, (uint)Math.Min(timeout.TotalMilliseconds, uint.MaxValue), target.Info.Name, target.Key, method.Id, chain, Activity.Current?.Id);
+        PendingCall? pending = null;
+        if (!oneWay)
+        {
+            pending = new PendingCall(target, method, chain, this);
+            _pending[correlation] = pending;
+            if (Volatile.Read(ref _closeReason) is { } closed)
+            {
+                _pending.TryRemove(correlation, out _);
+                throw pending.Unavailable(closed);
+            }
+        }
+
+        using (var encoded = PooledBuffer.Rent())
+        {
+            Protocol.EncodeRequest(encoded, header);
+            await SendAsync(FrameKind.Request, encoded.WrittenMemory, arguments.WrittenMemory, pending).ConfigureAwait(false);
+        }
+
+        if (pending is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await pending.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _pending.TryRemove(correlation, out _);
+            _ = SendControlAsync(FrameKind.Cancel, correlation);
+            throw new ActorCallTimeoutException($"{target.Info.Name}.{method.Name} on '{target.Key}' ({PeerName}) did not complete within {timeout.TotalSeconds:0.###} s{ChainText(chain)}.");
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _pending.TryRemove(correlation, out _);
+            _ = SendControlAsync(FrameKind.Cancel, correlation);
+            throw;
+        }
+    }
+
+    /// <summary>Tells the peer this silo is shutting down: treat it as "launch again on the next call".</summary>
+    internal async Task SayGoodbyeAsync(string reason)
+    {
+        using var encoded = PooledBuffer.Rent();
+        Protocol.EncodeGoodbye(encoded, reason);
+        try
+        {
+            await SendAsync(FrameKind.Goodbye, encoded.WrittenMemory, default, null).ConfigureAwait(false);
+        }
+        catch (ActorUnavailableException)
+        {
+            // Already gone.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Close(new ActorUnavailableException($"The connection to {PeerName} was closed by this process."));
+        _connection.Abort();
+        await _reading.ConfigureAwait(false);
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    internal static string ChainText(string[] chain) => chain.Length == 0 ? "" : $" (call chain: {string.Join(" → ", chain)})";
+
+    private static async Task<string> ReadHelloAsync(ConnectionContext connection, int maxFrameSize, CancellationToken cancellationToken)
+    {
+        var input = connection.Transport.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (Protocol.TryReadFrame(ref buffer, Math.Min(maxFrameSize, Protocol.MaxHelloPayload), out var kind, out var payload))
+            {
+                if (kind != FrameKind.Hello)
+                {
+                    throw new ProtocolViolationException($"a {kind} frame before the hello");
+                }
+
+                var siloId = Protocol.DecodeHello(payload);
+                input.AdvanceTo(buffer.Start);
+                return siloId;
+            }
+
+            if (result.IsCompleted)
+            {
+                throw new ProtocolViolationException("the peer closed the connection before its hello");
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var input = _connection.Transport.Input;
+        Exception reason = new ActorUnavailableException($"The connection to {PeerName} ended.");
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                try
+                {
+                    while (Protocol.TryReadFrame(ref buffer, _maxFrameSize, out var kind, out var payload))
+                    {
+                        HandleFrame(kind, payload);
+                    }
+                }
+                finally
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (ProtocolViolationException e)
+        {
+            RuntimeLog.ProtocolViolation(_logger, PeerName, e.Message);
+            reason = new ActorUnavailableException($"The connection to {PeerName} was closed because the peer sent {e.Message}.", e);
+        }
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException or OperationCanceledException)
+        {
+            reason = new ActorUnavailableException($"The connection to {PeerName} was lost: {e.Message}", e);
+        }
+
+        Close(reason);
+        await input.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private void HandleFrame(FrameKind kind, ReadOnlySequence<byte> payload)
+    {
+        switch (kind)
+        {
+            case FrameKind.Request:
+            {
+                var header = Protocol.DecodeRequest(payload, out var arguments);
+                _ = DispatchAsync(header, PooledBuffer.CopyOf(arguments));
+                break;
+            }
+
+            case FrameKind.Response:
+            {
+                var correlation = Protocol.DecodeId(payload, out var result);
+                if (_pending.TryRemove(correlation, out var pending))
+                {
+                    pending.TrySetResult(PooledBuffer.CopyOf(result));
+                }
+
+                break;
+            }
+
+            case FrameKind.Error:
+            {
+                var error = Protocol.DecodeError(payload);
+                if (_pending.TryRemove(error.Correlation, out var pending))
+                {
+                    pending.TrySetException(RemoteErrors.ToException(error.Kind, error.Type, error.Message, error.Stack, pending.Describe(), pending.Cycle));
+                }
+
+                break;
+            }
+
+            case FrameKind.Cancel:
+            {
+                var correlation = Protocol.DecodeId(payload, out _);
+                if (_running.TryGetValue(correlation, out var running))
+                {
+                    try
+                    {
+                        running.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The call finished meanwhile.
+                    }
+                }
+
+                break;
+            }
+
+            case FrameKind.Ping:
+                _ = SendControlAsync(FrameKind.Pong, Protocol.DecodeId(payload, out _));
+                break;
+
+            case FrameKind.Pong:
+                break;
+
+            case FrameKind.Goodbye:
+                RuntimeLog.Goodbye(_logger, PeerName);
+                Close(new ActorUnavailableException($"{PeerName} is shutting down (it said goodbye); the next call starts or finds it again."));
+                break;
+
+            default:
+                throw new ProtocolViolationException($"a second {kind} frame");
+        }
+    }
+
+    private async Task DispatchAsync(RequestHeader header, PooledBuffer arguments)
+    {
+        var oneWay = (header.Flags & RequestFlags.OneWay) != 0;
+        using var cancellation = new CancellationTokenSource();
+        if (header.TimeoutMs > 0)
+        {
+            cancellation.CancelAfter(TimeSpan.FromMilliseconds(header.TimeoutMs));
+        }
+
+        if ((header.Flags & RequestFlags.Cancellable) != 0)
+        {
+            _running[header.CorrelationId] = cancellation;
+        }
+
+        try
+        {
+            using var result = await _runtime.Directory.InvokeAsync(header, arguments.WrittenMemory, cancellation.Token).ConfigureAwait(false);
+            if (!oneWay)
+            {
+                using var encoded = PooledBuffer.Rent();
+                Protocol.EncodeId(encoded, header.CorrelationId);
+                await SendAsync(FrameKind.Response, encoded.WrittenMemory, result.WrittenMemory, null).ConfigureAwait(false);
+            }
+        }
+        catch (ActorUnavailableException)
+        {
+            // The caller is gone; nobody waits for the answer.
+        }
+        catch (Exception e)
+        {
+            if (oneWay)
+            {
+                RuntimeLog.OneWayFailed(_logger, header.Interface, header.Key, e);
+            }
+            else
+            {
+                var (kind, type, message) = RemoteErrors.Describe(e);
+                using var encoded = PooledBuffer.Rent();
+                Protocol.EncodeError(encoded, header.CorrelationId, kind, type, message, e.StackTrace);
+                try
+                {
+                    await SendAsync(FrameKind.Error, encoded.WrittenMemory, default, null).ConfigureAwait(false);
+                }
+                catch (ActorUnavailableException)
+                {
+                    // The caller is gone.
+                }
+            }
+        }
+        finally
+        {
+            _running.TryRemove(header.CorrelationId, out _);
+            arguments.Dispose();
+        }
+    }
+
+    private async Task SendControlAsync(FrameKind kind, ulong id)
+    {
+        using var encoded = PooledBuffer.Rent();
+        Protocol.EncodeId(encoded, id);
+        try
+        {
+            await SendAsync(kind, encoded.WrittenMemory, default, null).ConfigureAwait(false);
+        }
+        catch (ActorUnavailableException)
+        {
+            // Nothing to tell a peer that is gone.
+        }
+    }
+
+    private async Task SendAsync(FrameKind kind, ReadOnlyMemory<byte> header, ReadOnlyMemory<byte> body, PendingCall? pending)
+    {
+        await _writeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Volatile.Read(ref _closeReason) is { } closed && kind != FrameKind.Goodbye)
+            {
+                throw pending?.Unavailable(closed) ?? new ActorUnavailableException(closed.Message, closed);
+            }
+
+            var output = _connection.Transport.Output;
+            Protocol.WriteFrame(output, kind, header.Span, body.Span);
+            var flush = await output.FlushAsync().ConfigureAwait(false);
+            if (flush.IsCompleted)
+            {
+                throw new ActorUnavailableException($"The connection to {PeerName} is closed.");
+            }
+        }
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            var unavailable = new ActorUnavailableException($"The connection to {PeerName} was lost: {e.Message}", e);
+            Close(unavailable);
+            throw pending?.Unavailable(unavailable) ?? unavailable;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Closes once: every call in flight fails at once, naming the peer, the actor and the method.</summary>
+    private void Close(Exception reason)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null)
+        {
+            return;
+        }
+
+        foreach (var correlation in _pending.Keys)
+        {
+            if (_pending.TryRemove(correlation, out var pending))
+            {
+                pending.TrySetException(pending.Unavailable(reason));
+            }
+        }
+
+        foreach (var running in _running.Values)
+        {
+            try
+            {
+                running.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Finished meanwhile.
+            }
+        }
+
+        _connection.Abort(new ConnectionAbortedException(reason.Message));
+        _runtime.OnConnectionClosed(this);
+        _closed.TrySetResult();
+    }
+
+    private sealed class PendingCall(ActorReference target, ActorMethodInfo method, string[] chain, SiloConnection connection)
+        : TaskCompletionSource<PooledBuffer?>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        internal IReadOnlyList<string> Cycle => [.. chain, target.ActorId];
+
+        internal string Describe() => $"{target.Info.Name}.{method.Name} on '{target.Key}'";
+
+        internal ActorUnavailableException Unavailable(Exception reason) =>
+            new($"{Describe()} failed: {connection.PeerName} is unavailable. {reason.Message}", reason);
+    }
+}

@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Sandgrain.Runtime;
+
+/// <summary>Source-generated log messages of the runtime, with stable event ids.</summary>
+internal static partial class RuntimeLog
+{
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "Closed the connection to {Peer}: it sent {Violation}.")]
+    internal static partial void ProtocolViolation(ILogger logger, string peer, string violation);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "{Peer} said goodbye.")]
+    internal static partial void Goodbye(ILogger logger, string peer);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "A one-way call to {Interface}/{Key} failed.")]
+    internal static partial void OneWayFailed(ILogger logger, string @interface, string key, Exception exception);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Silo {SiloId} is up{HelperText}: hosting [{ActorTypes}] at [{Addresses}].")]
+    internal static partial void SiloStarted(ILogger logger, string siloId, string helperText, string actorTypes, string addresses);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Silo {SiloId} stopped: {Activations} activation(s) deactivated.")]
+    internal static partial void SiloStopped(ILogger logger, string siloId, int activations);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Refused an incoming connection: {Reason}")]
+    internal static partial void InboundRefused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Error, Message = "A timer of {ActorId} failed.")]
+    internal static partial void TimerFailed(ILogger logger, string actorId, Exception exception);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Deactivating {ActorId} failed.")]
+    internal static partial void DeactivationFailed(ILogger logger, string actorId, Exception exception);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Debug, Message = "Collected {Count} idle activation(s).")]
+    internal static partial void Collected(ILogger logger, int count);
+}

@@ -1,0 +1,72 @@
+using Sandgrain.Runtime.Discovery;
+
+namespace Sandgrain;
+
+/// <summary>
+/// The <c>Sandgrain</c> configuration section: the app group, the transports in order of preference, the
+/// helper catalog and the call and activation limits.
+/// </summary>
+public sealed class SandgrainOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Sandgrain";
+
+    /// <summary>The app group id, exactly as in <c>com.apple.security.application-groups</c>. Required.</summary>
+    public string? GroupId { get; set; }
+
+    /// <summary>The group container folder; default: the platform's (see <see cref="Sandgrain.Transport.GroupContainer"/>).</summary>
+    public string? ContainerPath { get; set; }
+
+    /// <summary>
+    /// Transport schemes in order of preference (<c>shm</c>, <c>unix</c>, <c>mach</c>). The silo listens on each;
+    /// a caller uses the first one the callee also offers. Each needs its transport registered
+    /// (e.g. <c>services.AddSandgrainUnixSocketTransport()</c>). Default: <c>unix</c>.
+    /// </summary>
+    public string[] Transports { get; set; } = ["unix"];
+
+    /// <summary>The helper catalog: helper name → how to launch it and which actor types it hosts.</summary>
+    public Dictionary<string, HelperOptions> Helpers { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>How long a call may take before it fails with <see cref="ActorCallTimeoutException"/>. Default 30 s.</summary>
+    public TimeSpan DefaultCallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an activation may go without calls before it is collected. Default 15 minutes.</summary>
+    public TimeSpan ActivationIdleTimeout { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The largest frame accepted from a peer, in bytes. Default 64 MiB.</summary>
+    public int MaxFrameSize { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>How long a new connection may take to exchange hellos. Default 5 s.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Checks the options; returns what is wrong in words that say what to change, or null.</summary>
+    internal string? Validate()
+    {
+        if (!Sandgrain.Transport.GroupId.TryParse(GroupId, out _, out var groupError))
+        {
+            return $"Sandgrain:GroupId: {groupError}";
+        }
+
+        if (Transports.Length == 0)
+        {
+            return "Sandgrain:Transports is empty; list at least one of 'shm', 'unix', 'mach'.";
+        }
+
+        if (DefaultCallTimeout <= TimeSpan.Zero)
+        {
+            return $"Sandgrain:DefaultCallTimeout is {DefaultCallTimeout}; it must be positive.";
+        }
+
+        if (ActivationIdleTimeout <= TimeSpan.Zero)
+        {
+            return $"Sandgrain:ActivationIdleTimeout is {ActivationIdleTimeout}; it must be positive.";
+        }
+
+        if (MaxFrameSize is < 1024 or > 1024 * 1024 * 1024)
+        {
+            return $"Sandgrain:MaxFrameSize is {MaxFrameSize}; it must be from 1 KiB to 1 GiB.";
+        }
+
+        return HandshakeTimeout <= TimeSpan.Zero ? $"Sandgrain:HandshakeTimeout is {HandshakeTimeout}; it must be positive." : null;
+    }
+}

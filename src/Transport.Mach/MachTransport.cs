@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.Versioning;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sandgrain.Transport.Mach.Interop;
+
+namespace Sandgrain.Transport.Mach;
+
+/// <summary>
+/// The Mach-port transport (macOS): a listener checks in the bootstrap name <c>&lt;group-id&gt;.sg.&lt;name&gt;</c>
+/// and each connection is a pair of ports, addressed as <c>mach:&lt;full service name&gt;</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The App Sandbox lets a process register and look up only names that start with its app group id and a dot
+/// (sandbox-facts §2), so every address is checked against that rule and the 127-byte bootstrap name limit
+/// before any call. A connect looks the name up, sends a request carrying a send right to a new receive port,
+/// and gets back a send right to a per-connection port; each side pins the other's audit token from the
+/// handshake and refuses peers of another user. Large writes travel as out-of-line memory.
+/// </para>
+/// <para>
+/// The transport needs Mach IPC: constructing it elsewhere throws <see cref="PlatformNotSupportedException"/>
+/// at once, at configuration time.
+/// </para>
+/// </remarks>
+[SupportedOSPlatform("macos")]
+public sealed class MachTransport : ISandgrainTransport
+{
+    internal const string NotSupportedMessage = "The Mach transport needs macOS (Mach IPC); on this platform use 'unix' or 'shm'.";
+
+    // Names this process has checked in: launchd cannot say which process holds a name, so a second bind of
+    // one of these is refused at once instead of being mistaken for a stale registration.
+    private static readonly ConcurrentDictionary<string, byte> s_listening = new(StringComparer.Ordinal);
+
+    private readonly MachTransportOptions _options;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the transport for the app group of <paramref name="container"/>.</summary>
+    /// <exception cref="PlatformNotSupportedException">Not running on macOS.</exception>
+    /// <exception cref="SandboxNameException">The app group id leaves no room for Sandgrain's Mach names.</exception>
+    public MachTransport(GroupContainer container, MachTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(container);
+        if (!OperatingSystem.IsMacOS())
+        {
+            throw new PlatformNotSupportedException(NotSupportedMessage);
+        }
+
+        Container = container;
+        _options = options ?? new MachTransportOptions();
+        _options.Validate();
+        _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.Mach") ?? NullLogger.Instance;
+        OwnUserId = UserAccount.EffectiveUserId;
+
+        // Refuse at configuration time an app group whose generated names cannot fit.
+        _ = CreateEndPoint(TransportAddress.Create(TransportAddress.MachScheme, $"{container.GroupId}.{MachEndPoint.SandgrainSegment}.00000000"));
+    }
+
+    /// <summary>The group container; its app group id is the prefix of every Mach name.</summary>
+    public GroupContainer Container { get; }
+
+    /// <inheritdoc />
+    public string Scheme => TransportAddress.MachScheme;
+
+    internal uint OwnUserId { get; }
+
+    /// <inheritdoc />
+    public EndPoint CreateEndPoint(TransportAddress address) => MachEndPoint.Create(Container.GroupId, address);
+
+    /// <inheritdoc />
+    public TransportAddress CreateUniqueAddress() => MachEndPoint.CreateUniqueAddress(Container.GroupId);
+
+    /// <inheritdoc />
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var mach = AsOwnEndPoint(endpoint);
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.StaleNameTimeout.TotalSeconds * Stopwatch.Frequency);
+        var waitLogged = false;
+        var unexplainedDenials = 0;
+        uint servicePort;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (s_listening.ContainsKey(mach.ServiceName))
+            {
+                throw MachErrors.InUse(mach, "a listener in this process", code: null);
+            }
+
+            var kr = MachPorts.CheckIn(mach.ServiceName, out servicePort);
+            if (kr == MachAbi.KERN_SUCCESS)
+            {
+                break;
+            }
+
+            ThrowUnlessStale(kr, mach, deadline, ref unexplainedDenials);
+            if (!waitLogged)
+            {
+                MachLog.WaitingForStaleName(_logger, mach.ServiceName, _options.StaleNameTimeout);
+                waitLogged = true;
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            s_listening[mach.ServiceName] = 0;
+
+            // The service port's queue is the backlog of connect requests; the default of 5 is easily overrun.
+            _ = MachPorts.SetQueueLimit(servicePort, _options.Backlog);
+            var listener = new MachListener(this, mach, servicePort, _options.Backlog, _logger);
+            listener.Start();
+            MachLog.Listening(_logger, mach.ToString());
+            return listener;
+        }
+        catch
+        {
+            s_listening.TryRemove(mach.ServiceName, out _);
+            MachPorts.DestroyReceiveRight(servicePort);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var mach = AsOwnEndPoint(endpoint);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // The handshake blocks in mach_msg; it runs on a pool thread so the caller's thread is free meanwhile.
+        return await Task.Run(() => (ConnectionContext)MachHandshake.Connect(this, mach, _options, _logger, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sets up the listener's side of a connection; null when the client went away meanwhile.</summary>
+    internal MachConnection? Accept(uint clientPort, MachAuditToken client, MachEndPoint endPoint) =>
+        MachHandshake.Accept(clientPort, client, endPoint, _options, _logger);
+
+    internal void ListenerStopped(MachEndPoint endPoint) => s_listening.TryRemove(endPoint.ServiceName, out _);
+
+    /// <summary>
+    /// Decides what a failed check-in means: throws when the name is taken by a live process, denied by the
+    /// sandbox, or still stale at the deadline; returns (to wait and try again) while launchd has not yet
+    /// noticed that the previous holder exited.
+    /// </summary>
+    private void ThrowUnlessStale(int kr, MachEndPoint mach, long deadline, ref int unexplainedDenials)
+    {
+        if (kr is not (MachAbi.BOOTSTRAP_NOT_PRIVILEGED or MachAbi.BOOTSTRAP_NAME_IN_USE or MachAbi.BOOTSTRAP_SERVICE_ACTIVE))
+        {
+            throw MachErrors.ForCheckIn(kr, mach, Container.GroupId);
+        }
+
+        // launchd answers BOOTSTRAP_NOT_PRIVILEGED both for a sandbox denial and for a name another process
+        // owns (launchd-842 job_mig_check_in2), so a look-up tells which.
+        switch (MachPorts.ProbeHolder(mach.ServiceName))
+        {
+            case MachNameHolder.Live:
+                throw MachErrors.InUse(mach, "another running process", kr);
+            case MachNameHolder.Exited:
+                break;
+            case MachNameHolder.None when kr != MachAbi.BOOTSTRAP_NOT_PRIVILEGED:
+                break;
+            case MachNameHolder.None:
+                // Refused, yet nobody holds the name: either the sandbox, or a holder that launchd released between
+                // the two calls. Only the second refusal in a row is taken as the sandbox's.
+                if (++unexplainedDenials >= 2)
+                {
+                    throw MachErrors.ForCheckIn(kr, mach, Container.GroupId);
+                }
+
+                return;
+            default:
+                throw MachErrors.ForCheckIn(kr, mach, Container.GroupId);
+        }
+
+        if (Stopwatch.GetTimestamp() >= deadline)
+        {
+            throw MachErrors.InUse(mach, $"a process that has exited, and launchd did not release it within {_options.StaleNameTimeout} (MachTransportOptions.StaleNameTimeout)", kr);
+        }
+    }
+
+    private MachEndPoint AsOwnEndPoint(EndPoint endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var mach = endpoint as MachEndPoint
+            ?? throw new ArgumentException($"The Mach transport takes a {nameof(MachEndPoint)} made by {nameof(MachTransport)}.{nameof(CreateEndPoint)}, not a {endpoint.GetType().Name} ('{endpoint}').", nameof(endpoint));
+
+        // An endpoint made for another app group would be denied by the sandbox; say so before asking launchd.
+        SandboxNameRules.CheckMachServiceName(Container.GroupId, mach.ServiceName);
+        return mach;
+    }
+}

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using Sandgrain.TestActors;
+
+namespace Sandgrain.Runtime.Tests;
+
+/// <summary>
+/// Calls from this process to actors hosted by a TestSilo process. The same tests run over the Unix-socket
+/// and the shared-memory transport.
+/// </summary>
+public abstract class RuntimeCallTests(SiloFixture silo)
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static string Key() => Guid.NewGuid().ToString("N")[..8];
+
+    [Fact]
+    public async Task Calls_ReturnResults_FromTheOtherProcess()
+    {
+        var counter = silo.Factory.GetGrain<ICounterActor>(Key());
+        Assert.Equal(5, await counter.Add(5));
+        Assert.Equal(12, await counter.Add(7));
+        Assert.Equal(12, await counter.Get());
+        var where = await counter.WhereAmI();
+        Assert.EndsWith("@" + silo.SiloProcessId, where, StringComparison.Ordinal);
+        Assert.StartsWith("Sandgrain.TestActors.ICounterActor/", where, StringComparison.Ordinal);
+        await counter.Reset();
+        Assert.Equal(0, await counter.Get());
+    }
+
+    [Fact]
+    public async Task UserTypes_RoundTrip()
+    {
+        var key = Key();
+        var info = await silo.Factory.GetGrain<ICounterActor>(key).Describe(new DeviceInfo { Name = "usb", Opens = 1, Tags = ["a"] });
+        Assert.Equal("usb!", info.Name);
+        Assert.Equal(2, info.Opens);
+        Assert.Equal(["a", key], info.Tags);
+    }
+
+    [Fact]
+    public async Task GuidAndIntegerKeys_Work()
+    {
+        var id = Guid.NewGuid();
+        Assert.Equal("hello from " + id, await silo.Factory.GetGrain<ILifecycleActor>(id).Hello());
+        Assert.Equal(1_000_000L * 1_000_000L, await silo.Factory.GetGrain<INumberActor>(1_000_000).Square());
+    }
+
+    [Fact]
+    public async Task OneWayAndRequests_AreHandledInOrder()
+    {
+        var counter = silo.Factory.GetGrain<ICounterActor>(Key());
+        for (var i = 1; i <= 1000; i++)
+        {
+            await counter.AddOneWay(i);
+        }
+
+        Assert.Equal(500_500, await counter.Get());
+    }
+
+    [Fact]
+    public async Task CommonExceptions_KeepTheirType_AndCarryTheRemoteStack()
+    {
+        var counter = silo.Factory.GetGrain<ICounterActor>(Key());
+        var invalid = await Assert.ThrowsAsync<InvalidOperationException>(() => counter.Fail("invalid", "the device is closed"));
+        Assert.Equal("the device is closed", invalid.Message);
+        var remote = Assert.IsType<RemoteActorException>(invalid.InnerException);
+        Assert.Equal("System.InvalidOperationException", remote.OriginalTypeName);
+        Assert.Contains("CounterActor.Fail", remote.RemoteStackTrace, StringComparison.Ordinal);
+
+        var custom = await Assert.ThrowsAsync<RemoteActorException>(() => counter.Fail("custom", "boom"));
+        Assert.Equal("Sandgrain.TestActors.CustomActorException", custom.OriginalTypeName);
+        Assert.Equal("boom", custom.Message);
+
+        // The connection is still good.
+        Assert.Equal(1, await counter.Add(1));
+    }
+
+    [Fact]
+    public async Task Deadline_FailsTheCall_NamingActorAndMethod()
+    {
+        var key = Key();
+        var counter = silo.Factory.GetGrain<ICounterActor>(key);
+        var watch = Stopwatch.StartNew();
+        ActorCallTimeoutException e;
+        using (ActorCall.WithTimeout(TimeSpan.FromMilliseconds(300)))
+        {
+            e = await Assert.ThrowsAsync<ActorCallTimeoutException>(() => counter.Sleep(10_000));
+        }
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the deadline fired after {watch.Elapsed}");
+        Assert.Contains("ICounterActor.Sleep", e.Message, StringComparison.Ordinal);
+        Assert.Contains(key, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancellation_ReachesTheOtherProcess()
+    {
+        var counter = silo.Factory.GetGrain<ICounterActor>(Key());
+        var before = await silo.Factory.GetGrain<ICounterActor>("observer").CancelledCount();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => counter.WaitForCancellation(cts.Token));
+
+        // The actor's own token fired in the silo process.
+        var deadline = Stopwatch.StartNew();
+        while (await silo.Factory.GetGrain<ICounterActor>("observer").CancelledCount() == before)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "the actor's cancellation token never fired");
+            await Task.Delay(20, Token);
+        }
+    }
+
+    [Fact]
+    public async Task NonReentrantActor_RunsOneRequestAtATime_AcrossAwaits()
+    {
+        var actor = silo.Factory.GetGrain<ITurnActor>(Key());
+        var results = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => actor.Step(40)));
+        Assert.All(results, at => Assert.Equal(1, at));
+        Assert.Equal(1, await actor.MaxConcurrency());
+    }
+
+    [Fact]
+    public async Task ReentrantActor_Interleaves()
+    {
+        var actor = silo.Factory.GetGrain<IReentrantTurnActor>(Key());
+        await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => actor.Step(200)));
+        Assert.True(await actor.MaxConcurrency() > 1, "requests to a [Reentrant] actor did not interleave");
+    }
+
+    [Fact]
+    public async Task AlwaysInterleaveMethod_RunsWhileARequestIsInProgress()
+    {
+        var actor = silo.Factory.GetGrain<ITurnActor>(Key());
+        var slow = actor.Step(1000);
+        await Task.Delay(100, Token);
+        Assert.Equal(2, await actor.Peek(1));
+        Assert.Equal(1, await slow);
+    }
+
+    [Fact]
+    public async Task CallCycle_FailsAtOnce_NamingTheChain()
+    {
+        var watch = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<CallCycleException>(() => silo.Factory.GetGrain<ICycleActor>("a-" + Key()).Bounce("b", 3));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10));
+        Assert.Contains("ICycleActor", e.Message, StringComparison.Ordinal);
+        Assert.Contains("→", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ActorToActorCalls_InsideTheSilo_Work()
+    {
+        var a = silo.Factory.GetGrain<ICounterActor>(Key());
+        var bKey = Key();
+        Assert.Equal(3, await a.CallOther(bKey, 3));
+        Assert.Equal(3, await silo.Factory.GetGrain<ICounterActor>(bKey).Get());
+    }
+
+    [Fact]
+    public async Task IdleActivations_AreCollected_WithTheirHooks()
+    {
+        var id = Guid.NewGuid();
+        await silo.Factory.GetGrain<ILifecycleActor>(id).Hello();
+        var probe = silo.Factory.GetGrain<ILifecycleActor>(Guid.NewGuid());
+        var deadline = Stopwatch.StartNew();
+        while (!(await probe.Events()).Contains("deactivate " + id))
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(15), "the idle activation was never collected");
+            await Task.Delay(100, Token);
+        }
+
+        Assert.Contains("activate " + id, await probe.Events());
+    }
+
+    [Fact]
+    public async Task Timers_RunAsTurns()
+    {
+        var actor = silo.Factory.GetGrain<ILifecycleActor>(Guid.NewGuid());
+        await actor.StartTimer(30);
+        var deadline = Stopwatch.StartNew();
+        while (await actor.Ticks() < 3)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "the timer did not tick");
+            await Task.Delay(20, Token);
+        }
+    }
+
+    [Fact]
+    public async Task ManyConcurrentCallers_AllGetTheirAnswers()
+    {
+        var tasks = Enumerable.Range(0, 64).Select(async i =>
+        {
+            var counter = silo.Factory.GetGrain<ICounterActor>("many-" + i);
+            await counter.Reset();
+            for (var n = 0; n < 50; n++)
+            {
+                await counter.Add(1);
+            }
+
+            return await counter.Get();
+        });
+        Assert.All(await Task.WhenAll(tasks), total => Assert.Equal(50, total));
+    }
+}
+
+public sealed class UnixRuntimeCallTests(UnixSiloFixture silo) : RuntimeCallTests(silo), IClassFixture<UnixSiloFixture>;
+
+public sealed class SharedMemoryRuntimeCallTests(SharedMemorySiloFixture silo) : RuntimeCallTests(silo), IClassFixture<SharedMemorySiloFixture>;

@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using Orleans.Concurrency;
+
+namespace Sandgrain.TestActors;
+
+public sealed class CounterActor(IActorContext context) : ICounterActor
+{
+    private int _value;
+
+    public Task<int> Add(int amount) => Task.FromResult(_value += amount);
+
+    public Task<int> Get() => Task.FromResult(_value);
+
+    public Task AddOneWay(int amount)
+    {
+        _value += amount;
+        return Task.CompletedTask;
+    }
+
+    public ValueTask<string> WhereAmI() => ValueTask.FromResult($"{context.ActorId}@{Environment.ProcessId}");
+
+    public ValueTask Reset()
+    {
+        _value = 0;
+        return ValueTask.CompletedTask;
+    }
+
+    public Task<DeviceInfo> Describe(DeviceInfo template) =>
+        Task.FromResult(new DeviceInfo { Name = template.Name + "!", Opens = template.Opens + 1, Tags = [.. template.Tags, context.Key] });
+
+    public Task Fail(string kind, string message) => kind switch
+    {
+        "invalid" => throw new InvalidOperationException(message),
+        "argument" => throw new ArgumentException(message),
+        _ => throw new CustomActorException(message),
+    };
+
+    public async Task<int> Sleep(int milliseconds)
+    {
+        await Task.Delay(milliseconds);
+        return milliseconds;
+    }
+
+    public async Task<string> WaitForCancellation(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return "not cancelled";
+        }
+        catch (OperationCanceledException)
+        {
+            CancelledCalls.Enqueue(context.Key);
+            throw;
+        }
+    }
+
+    public Task<int> CancelledCount() => Task.FromResult(CancelledCalls.Count);
+
+    public Task<int> CallOther(string otherKey, int amount) => context.Factory.GetGrain<ICounterActor>(otherKey).Add(amount);
+
+    /// <summary>Keys whose WaitForCancellation saw its token fire (in the hosting process).</summary>
+    public static ConcurrentQueue<string> CancelledCalls { get; } = new();
+}
+
+public sealed class CustomActorException(string message) : Exception(message);
+
+public sealed class TurnActor : ITurnActor
+{
+    private int _inside;
+    private int _max;
+
+    public async Task<int> Step(int delayMilliseconds)
+    {
+        var at = ++_inside;
+        _max = Math.Max(_max, _inside);
+        await Task.Delay(delayMilliseconds);
+        _inside--;
+        return at;
+    }
+
+    public async Task<int> Peek(int delayMilliseconds)
+    {
+        var at = ++_inside;
+        _max = Math.Max(_max, _inside);
+        await Task.Delay(delayMilliseconds);
+        _inside--;
+        return at;
+    }
+
+    public Task<int> MaxConcurrency() => Task.FromResult(_max);
+}
+
+[Reentrant]
+public sealed class ReentrantTurnActor : IReentrantTurnActor
+{
+    private int _inside;
+    private int _max;
+
+    public async Task<int> Step(int delayMilliseconds)
+    {
+        var at = ++_inside;
+        _max = Math.Max(_max, _inside);
+        await Task.Delay(delayMilliseconds);
+        _inside--;
+        return at;
+    }
+
+    public Task<int> MaxConcurrency() => Task.FromResult(_max);
+}
+
+public sealed class CycleActor(IActorContext context) : ICycleActor
+{
+    public Task<string> Bounce(string next, int depth) =>
+        depth == 0
+            ? Task.FromResult(context.Key)
+            : context.Factory.GetGrain<ICycleActor>(next).Bounce(context.Key, depth - 1);
+}
+
+public sealed class LifecycleActor(IActorContext context) : ILifecycleActor, IActorLifecycle
+{
+    private int _ticks;
+
+    public static ConcurrentQueue<string> Log { get; } = new();
+
+    public Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        Log.Enqueue("activate " + context.GuidKey);
+        return Task.CompletedTask;
+    }
+
+    public Task OnDeactivateAsync(CancellationToken cancellationToken)
+    {
+        Log.Enqueue("deactivate " + context.GuidKey);
+        return Task.CompletedTask;
+    }
+
+    public Task<string> Hello() => Task.FromResult("hello from " + context.GuidKey);
+
+    public Task<int> Ticks() => Task.FromResult(_ticks);
+
+    public Task StartTimer(int periodMilliseconds)
+    {
+        context.RegisterTimer(_ =>
+        {
+            _ticks++;
+            return Task.CompletedTask;
+        }, TimeSpan.FromMilliseconds(periodMilliseconds), TimeSpan.FromMilliseconds(periodMilliseconds));
+        return Task.CompletedTask;
+    }
+
+    public Task<string[]> Events() => Task.FromResult(Log.ToArray());
+}
+
+public sealed class NumberActor(IActorContext context) : INumberActor
+{
+    public Task<long> Square() => Task.FromResult(context.IntegerKey * context.IntegerKey);
+}
+
+public static class TestActorRegistration
+{
+    public static ISandgrainBuilder AddTestActors(this ISandgrainBuilder builder) => builder
+        .AddActor<ICounterActor, CounterActor>()
+        .AddActor<ITurnActor, TurnActor>()
+        .AddActor<IReentrantTurnActor, ReentrantTurnActor>()
+        .AddActor<ICycleActor, CycleActor>()
+        .AddActor<ILifecycleActor, LifecycleActor>()
+        .AddActor<INumberActor, NumberActor>();
+}

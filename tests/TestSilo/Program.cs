@@ -1,0 +1,31 @@
+// A silo hosting the test actors, for cross-process runtime tests. Configuration comes from the command
+// line (--Sandgrain:GroupId=…, --Sandgrain:ContainerPath=…, --Sandgrain:Transports:0=shm …). Prints
+// "READY <silo-id>" once it is registered, and runs until killed or its stdin closes.
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sandgrain;
+using Sandgrain.TestActors;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
+builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+builder.UseSandgrain(silo => silo.AddTestActors());
+using var host = builder.Build();
+await host.StartAsync();
+var runtime = host.Services.GetRequiredService<IActorFactory>();
+Console.WriteLine($"READY {Environment.ProcessId}");
+_ = runtime;
+
+// Exit when the test closes our stdin (or kills us).
+await Task.Run(() =>
+{
+    using var stdin = Console.OpenStandardInput();
+    var buffer = new byte[16];
+    while (stdin.Read(buffer) > 0)
+    {
+    }
+});
+await host.StopAsync();
