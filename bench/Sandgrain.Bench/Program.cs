@@ -14,13 +14,15 @@ return mode switch
     "transport" => await TransportBench.RunClientAsync(options),
     "transport-server" => await TransportBench.RunServerAsync(options),
     "launch" => await LaunchBench.RunAsync(options),
+    "actors" => await ActorBench.RunAsync(options),
+    "actors-server" => await ActorBench.RunServerAsync(args.Skip(1).ToArray()),
     "minimal-helper" => LaunchBench.RunMinimalHelper(),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Sandgrain.Bench transport --transport unix|shm|shm-nospin [--w1-calls N] [--w3-calls N]\n       Sandgrain.Bench launch [--runs N]");
+    Console.Error.WriteLine("usage: Sandgrain.Bench transport --transport unix|shm|shm-nospin [--w1-calls N] [--w3-calls N]\n       Sandgrain.Bench launch [--runs N]\n       Sandgrain.Bench actors --transport unix|shm");
     return 2;
 }
 

@@ -34,7 +34,7 @@ internal sealed class Activation
         Id = Info.Name + "/" + key;
         Directory = directory;
         _logger = logger;
-        Scheduler = new ConcurrentExclusiveSchedulerPair(TaskScheduler.Default, 1).ExclusiveScheduler;
+        Scheduler = new TurnScheduler();
         _scope = services.CreateScope();
         _context = new ActorContext(this, factory);
         _scope.ServiceProvider.GetRequiredService<ActorContextHolder>().Context = _context;
@@ -50,7 +50,7 @@ internal sealed class Activation
 
     internal object Instance { get; }
 
-    internal TaskScheduler Scheduler { get; }
+    internal TurnScheduler Scheduler { get; }
 
     internal ActivationDirectory Directory { get; }
 
@@ -189,6 +189,11 @@ internal sealed class Activation
         }
     }
 
-    private Task RunOnSchedulerAsync(Func<Task> work) =>
-        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, Scheduler).Unwrap();
+    /// <summary>Runs <paramref name="work"/> as a turn: at once on this thread when the activation is idle, else in order.</summary>
+    private Task RunOnSchedulerAsync(Func<Task> work)
+    {
+        var turn = new Task<Task>(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach);
+        Scheduler.RunInlineOrQueue(turn);
+        return turn.Unwrap();
+    }
 }

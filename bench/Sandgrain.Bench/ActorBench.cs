@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sandgrain.Runtime.Discovery;
+using Sandgrain.Transport;
+
+namespace Sandgrain.Bench;
+
+/// <summary>
+/// The actor workloads of bench/CONTRACT.md: a client silo in this process calls the echo actor hosted by a
+/// server silo in a helper process that the launcher starts on the first call, as a user's app would.
+/// </summary>
+internal static class ActorBench
+{
+    private const string Group = "ABCDE12345.com.example.bench";
+
+    public static async Task<int> RunAsync(BenchOptions options)
+    {
+        var transport = options.Get("transport", "unix");
+        var peer = "sandgrain-" + transport;
+        var note = Report.BuildNote("inline-scheduling" + (transport == "shm" ? ",spin-50us" : ""));
+        var root = Path.Combine("/tmp", "sg-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(root);
+        try
+        {
+            var cold = await ColdStartAsync(root, transport, options.GetInt("w4-runs", 10));
+            Report.Line(peer, "W4", Median(cold), "ms", Report.BuildNote($"spawn-by-launcher-to-first-Echo,median-of-{cold.Count},JIT-helper"));
+
+            using var host = await StartClientAsync(root, transport);
+            var factory = host.Services.GetRequiredService<IActorFactory>();
+            var echo = factory.GetGrain<IEchoActor>("w1");
+            var payload = new byte[64];
+            await echo.Echo(payload);
+            var serverPid = host.Services.GetRequiredService<SiloRegistry>().LiveSilos().Single(r => r.Helper == "Echo").ProcessId;
+
+            var rtts = new double[options.GetInt("w1-calls", 100_000)];
+            var toUs = 1e6 / Stopwatch.Frequency;
+            for (var i = -options.GetInt("w1-warmup", 10_000); i < rtts.Length; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await echo.Echo(payload);
+                if (i >= 0)
+                {
+                    rtts[i] = (Stopwatch.GetTimestamp() - start) * toUs;
+                }
+            }
+
+            Array.Sort(rtts);
+            Report.Line(peer, "W1", rtts[rtts.Length / 2], "us_p50", note);
+            Report.Line(peer, "W1", rtts[(int)(rtts.Length * 0.99)], "us_p99", note);
+            Report.Line(peer, "W1", rtts[(int)(rtts.Length * 0.999)], "us_p999", note);
+
+            var perSecond = await ThroughputAsync(factory, payload, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
+            Report.Line(peer, "W2", perSecond, "calls_per_s", note + ",64-in-flight,1s-warmup");
+            Report.Line(peer, "RSS", PeakRssMiB(serverPid), "MiB", note + ",server-VmHWM-after-W2,JIT-helper");
+
+            var bulk = new byte[1 << 20];
+            var sink = factory.GetGrain<IEchoActor>("w3");
+            for (var i = 0; i < 20; i++)
+            {
+                await sink.Sink(bulk);
+            }
+
+            var w3Calls = options.GetInt("w3-calls", 2_000);
+            var watch = Stopwatch.StartNew();
+            for (var i = 0; i < w3Calls; i++)
+            {
+                await sink.Sink(bulk);
+            }
+
+            Report.Line(peer, "W3", (double)w3Calls * bulk.Length / watch.Elapsed.TotalSeconds / 1e6, "MB_per_s", note);
+
+            var failures = await FailureNoticedAsync(host, factory, options.GetInt("fail-runs", 10));
+            Report.Line(peer, "FAIL", Median(failures), "us", Report.BuildNote($"kill-9-to-in-flight-call-exception,median-of-{failures.Count}"));
+            await host.StopAsync();
+            KillHelpers(root);
+            return 0;
+        }
+        finally
+        {
+            KillHelpers(root);
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    public static async Task<int> RunServerAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.Logging.ClearProviders();
+        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.UseSandgrain(silo => silo.AddActor<IEchoActor, EchoActor>());
+        using var host = builder.Build();
+        await host.RunAsync();
+        return 0;
+    }
+
+    private static async Task<IHost> StartClientAsync(string root, string transport)
+    {
+        var builder = Host.CreateApplicationBuilder([
+            "--Sandgrain:GroupId=" + Group,
+            "--Sandgrain:ContainerPath=" + root,
+            "--Sandgrain:Transports:0=" + transport,
+            "--Sandgrain:Helpers:Echo:Executable=" + Environment.ProcessPath,
+            "--Sandgrain:Helpers:Echo:Arguments:0=actors-server",
+            "--Sandgrain:Helpers:Echo:Arguments:1=--Sandgrain:Transports:0=" + transport,
+            "--Sandgrain:Helpers:Echo:ActorTypes:0=IEchoActor",
+        ]);
+        builder.Logging.ClearProviders();
+        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.UseSandgrain();
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    /// <summary>W4: from the first call (which makes the launcher spawn the helper) to its reply.</summary>
+    private static async Task<List<double>> ColdStartAsync(string root, string transport, int runs)
+    {
+        var times = new List<double>();
+        for (var i = 0; i < runs; i++)
+        {
+            using var host = await StartClientAsync(root, transport);
+            var echo = host.Services.GetRequiredService<IActorFactory>().GetGrain<IEchoActor>("cold");
+            var watch = Stopwatch.StartNew();
+            await echo.Echo(new byte[64]);
+            times.Add(watch.Elapsed.TotalMilliseconds);
+            await host.StopAsync();
+            KillHelpers(root);
+        }
+
+        return times;
+    }
+
+    private static async Task<double> ThroughputAsync(IActorFactory factory, byte[] payload, TimeSpan warmup, TimeSpan measured)
+    {
+        long completed = 0;
+        var measuring = false;
+        using var stop = new CancellationTokenSource();
+        var callers = Enumerable.Range(0, 64).Select(i => Task.Run(async () =>
+        {
+            var echo = factory.GetGrain<IEchoActor>("w2-" + i);
+            while (!stop.IsCancellationRequested)
+            {
+                await echo.Echo(payload);
+                if (Volatile.Read(ref measuring))
+                {
+                    Interlocked.Increment(ref completed);
+                }
+            }
+        })).ToList();
+        await Task.Delay(warmup);
+        Volatile.Write(ref measuring, true);
+        var watch = Stopwatch.StartNew();
+        await Task.Delay(measured);
+        var count = Interlocked.Read(ref completed);
+        var elapsed = watch.Elapsed;
+        await stop.CancelAsync();
+        await Task.WhenAll(callers);
+        return count / elapsed.TotalSeconds;
+    }
+
+    /// <summary>FAIL: kill -9 of the server while a call is in flight, to that call's exception.</summary>
+    private static async Task<List<double>> FailureNoticedAsync(IHost host, IActorFactory factory, int runs)
+    {
+        var registry = host.Services.GetRequiredService<SiloRegistry>();
+        var times = new List<double>();
+        for (var i = 0; i < runs; i++)
+        {
+            var echo = factory.GetGrain<IEchoActor>("fail");
+            await echo.Echo(new byte[64]); // launches (again) and connects
+            var pid = registry.LiveSilos().Single(r => r.Helper == "Echo").ProcessId;
+            var inFlight = Task.Run(async () =>
+            {
+                var big = new byte[1 << 20];
+                while (true)
+                {
+                    await echo.Sink(big);
+                }
+            });
+            await Task.Delay(20);
+            using var victim = Process.GetProcessById(pid);
+            var watch = Stopwatch.StartNew();
+            victim.Kill();
+            try
+            {
+                await inFlight;
+            }
+            catch (ActorUnavailableException)
+            {
+                times.Add(watch.Elapsed.TotalMicroseconds);
+            }
+
+            await victim.WaitForExitAsync();
+        }
+
+        return times;
+    }
+
+    private static double PeakRssMiB(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+
+        return double.NaN;
+    }
+
+    private static void KillHelpers(string root)
+    {
+        var container = GroupContainer.Open(GroupId.Parse(Group), root);
+        using var registry = new SiloRegistry(container);
+        foreach (var record in registry.LiveSilos().Where(r => r.Helper is not null))
+        {
+            try
+            {
+                using var process = Process.GetProcessById(record.ProcessId);
+                process.Kill();
+                process.WaitForExit();
+            }
+            catch (ArgumentException)
+            {
+            }
+        }
+
+        registry.Reap();
+    }
+
+    private static double Median(List<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        values.Sort();
+        return values[values.Count / 2];
+    }
+}
