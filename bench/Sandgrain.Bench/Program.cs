@@ -61,7 +61,7 @@ namespace Sandgrain.Bench
 #if DEBUG
             config = "Debug";
 #endif
-            var gc = System.Runtime.GCSettings.IsServerGC ? "server-gc" : "workstation-gc";
+            var gc = (System.Runtime.GCSettings.IsServerGC ? "server-gc" : "workstation-gc") + ",non-concurrent,LOHThreshold-4MiB";
             var jit = System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled ? "JIT-tiered" : "AOT";
             return $"{config},{jit},{gc},unpinned{(extra.Length > 0 ? "," + extra : "")}";
         }

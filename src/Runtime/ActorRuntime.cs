@@ -88,7 +88,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         }
 
         var addresses = new List<string>();
-        foreach (var scheme in Options.Transports)
+        foreach (var scheme in Options.EffectiveTransports)
         {
             if (!_transports.TryGetValue(scheme, out var transport))
             {
@@ -321,7 +321,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     private async Task<SiloConnection> ConnectCoreAsync(SiloRecord record)
     {
         var name = record.Helper is null ? $"silo {record.SiloId}" : $"helper '{record.Helper}' (silo {record.SiloId})";
-        foreach (var scheme in Options.Transports)
+        foreach (var scheme in Options.EffectiveTransports)
         {
             if (!_transports.TryGetValue(scheme, out var transport))
             {
@@ -347,7 +347,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
             }
         }
 
-        throw new ActorUnavailableException($"{name} listens on [{string.Join(", ", record.Addresses)}], but this process uses [{string.Join(", ", Options.Transports)}] (Sandgrain:Transports); they share no transport.");
+        throw new ActorUnavailableException($"{name} listens on [{string.Join(", ", record.Addresses)}], but this process uses [{string.Join(", ", Options.EffectiveTransports)}] (Sandgrain:Transports); they share no transport.");
     }
 
     private async Task AcceptLoopAsync(IConnectionListener listener)

@@ -20,9 +20,13 @@ public sealed class SandgrainOptions
     /// <summary>
     /// Transport schemes in order of preference (<c>shm</c>, <c>unix</c>, <c>mach</c>). The silo listens on each;
     /// a caller uses the first one the callee also offers. Each needs its transport registered
-    /// (e.g. <c>services.AddSandgrainUnixSocketTransport()</c>). Default: <c>unix</c>.
+    /// (e.g. <c>services.AddSandgrainUnixSocketTransport()</c>). Empty (the default) means <c>unix</c>.
     /// </summary>
-    public string[] Transports { get; set; } = ["unix"];
+    /// <remarks>Empty by default because the configuration binder appends configured items to an array's initial items.</remarks>
+    public string[] Transports { get; set; } = [];
+
+    /// <summary>The transports in effect: the configured ones without repeats, or <c>unix</c>.</summary>
+    internal IReadOnlyList<string> EffectiveTransports => Transports.Length == 0 ? ["unix"] : Transports.Distinct(StringComparer.Ordinal).ToList();
 
     /// <summary>The helper catalog: helper name → how to launch it and which actor types it hosts.</summary>
     public Dictionary<string, HelperOptions> Helpers { get; set; } = new(StringComparer.Ordinal);
@@ -47,9 +51,9 @@ public sealed class SandgrainOptions
             return $"Sandgrain:GroupId: {groupError}";
         }
 
-        if (Transports.Length == 0)
+        if (Transports.FirstOrDefault(t => t is not ("unix" or "shm" or "mach")) is { } unknown)
         {
-            return "Sandgrain:Transports is empty; list at least one of 'shm', 'unix', 'mach'.";
+            return $"Sandgrain:Transports lists '{unknown}'; the transports are 'shm', 'unix' and 'mach'.";
         }
 
         if (DefaultCallTimeout <= TimeSpan.Zero)

@@ -248,9 +248,10 @@ internal sealed class SharedMemoryConnection : ConnectionContext
         if (_spinTicks > 0)
         {
             var deadline = Stopwatch.GetTimestamp() + _spinTicks;
+            var spins = 0;
             do
             {
-                Thread.SpinWait(1);
+                SpinOnce(ref spins);
                 available = _consumer.Available();
                 if (available > 0)
                 {
@@ -371,9 +372,10 @@ internal sealed class SharedMemoryConnection : ConnectionContext
         }
 
         var deadline = Stopwatch.GetTimestamp() + _spinTicks;
+        var spins = 0;
         do
         {
-            Thread.SpinWait(1);
+            SpinOnce(ref spins);
             if (_producer.Free() > 0)
             {
                 return true;
@@ -381,6 +383,23 @@ internal sealed class SharedMemoryConnection : ConnectionContext
         }
         while (Stopwatch.GetTimestamp() < deadline);
         return false;
+    }
+
+    /// <summary>
+    /// One step of a spin: a pause, and now and then a yield of the CPU, because on a machine with as many
+    /// runnable threads as cores a pure spin keeps the very thread that will produce the data off the CPU
+    /// (the peer's reply often needs a pool thread of this process to run).
+    /// </summary>
+    private static void SpinOnce(ref int spins)
+    {
+        if ((++spins & 15) == 0)
+        {
+            Thread.Yield();
+        }
+        else
+        {
+            Thread.SpinWait(4);
+        }
     }
 
     private void WaitForSpace()

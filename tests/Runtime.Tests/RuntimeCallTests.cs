@@ -28,6 +28,15 @@ public abstract class RuntimeCallTests(SiloFixture silo)
     }
 
     [Fact]
+    public async Task TheSiloListensOnlyOnTheConfiguredTransport()
+    {
+        await silo.Factory.GetGrain<ICounterActor>(Key()).Get();
+        using var registry = new Sandgrain.Runtime.Discovery.SiloRegistry(silo.Container.Container);
+        var record = registry.LiveSilos().Single(r => r.ProcessId == silo.SiloProcessId);
+        Assert.Equal([silo.TransportScheme + ":"], record.Addresses.Select(a => a[..(a.IndexOf(':') + 1)]).Distinct());
+    }
+
+    [Fact]
     public async Task UserTypes_RoundTrip()
     {
         var key = Key();

@@ -17,6 +17,8 @@ public abstract class SiloFixture : IAsyncLifetime
 
     protected abstract string TransportName { get; }
 
+    public string TransportScheme => TransportName;
+
     public TestContainer Container { get; } = new();
 
     public IActorFactory Factory => _client!.Services.GetRequiredService<IActorFactory>();

@@ -88,6 +88,9 @@ public sealed class ActorInterfaceInfo
     /// <summary>The method with an id, or null.</summary>
     public ActorMethodInfo? Method(uint id) => _methods.GetValueOrDefault(id);
 
+    /// <summary>Every method.</summary>
+    internal IEnumerable<ActorMethodInfo> Methods => _methods.Values;
+
     /// <summary>The interface name without its namespace.</summary>
     public string ShortName => Name[(Name.LastIndexOf('.') + 1)..];
 }
@@ -108,7 +111,19 @@ public static class ActorTypeRegistry
     }
 
     /// <summary>The description of an interface type, or null when no proxy was generated for it.</summary>
-    public static ActorInterfaceInfo? Find(Type interfaceType) => s_byType.GetValueOrDefault(interfaceType);
+    public static ActorInterfaceInfo? Find(Type interfaceType)
+    {
+        ArgumentNullException.ThrowIfNull(interfaceType);
+        if (s_byType.TryGetValue(interfaceType, out var info))
+        {
+            return info;
+        }
+
+        // Naming a type does not run its module's initializer, which is where the generated registration
+        // lives; a caller that only ever touched the interface gets it run here.
+        System.Runtime.CompilerServices.RuntimeHelpers.RunModuleConstructor(interfaceType.Module.ModuleHandle);
+        return s_byType.GetValueOrDefault(interfaceType);
+    }
 
     /// <summary>The description of an interface by its full name, or null.</summary>
     public static ActorInterfaceInfo? Find(string name) => s_byName.GetValueOrDefault(name);
