@@ -11,6 +11,8 @@ mkdir -p "$out"
 transports=("$@")
 if [ ${#transports[@]} -eq 0 ]; then
   transports=(unix shm shm-nospin)
+  # The Mach transport exists on macOS only.
+  [ "$(uname -s)" = Darwin ] && transports+=(mach)
 fi
 
 echo "# build: Release" >&2
@@ -25,6 +27,14 @@ for t in "${transports[@]}"; do
   timeout 300 "$out/dotnet/Sandgrain.Bench" transport --transport "$t" | tee -a "$results"
 done
 
+for t in "${transports[@]}"; do
+  case "$t" in
+    unix|shm)
+      echo "# actors: $t" >&2
+      timeout 300 "$out/dotnet/Sandgrain.Bench" actors --transport "$t" | tee -a "$results" ;;
+  esac
+done
+
 echo "# launch alone" >&2
 timeout 120 "$out/dotnet/Sandgrain.Bench" launch | tee -a "$results"
 
@@ -37,13 +47,15 @@ awk '
   END {
     for (k in v) {
       split(k, p, "|")
-      if (p[1] !~ /^sandgrain-transport-/) continue
+      if (p[1] !~ /^sandgrain-/) continue
       base = ""
       if (p[1] == "sandgrain-transport-unix" && p[2] == "W1") base = "c-uds|W1|" p[3]
       if (p[1] == "sandgrain-transport-unix" && p[2] == "W3") base = "c-uds|W3|MB_per_s"
       if (p[1] == "sandgrain-transport-shm" && p[2] == "W1") base = "c-shm-spin|W1|" p[3]
       if (p[1] == "sandgrain-transport-shm-nospin" && p[2] == "W1") base = "c-shm-futex|W1|" p[3]
       if (p[1] ~ /^sandgrain-transport-shm/ && p[2] == "W3") base = "c-memcpy|W3|MB_per_s|from-memory"
+      if (p[1] == "sandgrain-unix" && p[2] == "W1") base = "c-uds|W1|" p[3]
+      if (p[1] == "sandgrain-shm" && p[2] == "W1") base = "c-shm-spin|W1|" p[3]
       if (base != "" && (base in v) && v[base] > 0) { split(base, b, "|"); printf "ratio %s %s %s: %.2f (ours %s, %s %s)\n", p[1], p[2], p[3], v[k] / v[base], v[k], b[1], v[base] }
     }
   }' "$results" | sort

@@ -85,7 +85,8 @@ internal static class TransportBench
         "unix" => new UnixSocketTransport(container, new UnixSocketTransportOptions { UnsafePreferInlineScheduling = true }),
         "shm" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { UnsafePreferInlineScheduling = true }),
         "shm-nospin" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { UnsafePreferInlineScheduling = true, SpinDuration = TimeSpan.Zero }),
-        _ => throw new ArgumentException($"unknown transport '{name}' (known: unix, shm, shm-nospin)"),
+        "mach" when OperatingSystem.IsMacOS() => new Sandgrain.Transport.Mach.MachTransport(container),
+        _ => throw new ArgumentException($"unknown transport '{name}' (known: unix, shm, shm-nospin{(OperatingSystem.IsMacOS() ? ", mach" : "; mach needs macOS")})"),
     };
 
     private static Process StartServer(string transport, GroupContainer container, TransportAddress address)

@@ -52,6 +52,9 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
 
     internal SandgrainOptions Options { get; }
 
+    /// <summary>The transports this silo listens on and prefers, in order.</summary>
+    internal IReadOnlyList<string> TransportOrder => Options.EffectiveTransports(_transports.Keys);
+
     internal GroupContainer Container { get; }
 
     internal string SiloId { get; }
@@ -88,7 +91,12 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         }
 
         var addresses = new List<string>();
-        foreach (var scheme in Options.EffectiveTransports)
+        if (TransportOrder.Count == 0)
+        {
+            throw new InvalidOperationException("No Sandgrain transport is registered. Call services.AddSandgrainUnixSocketTransport() (and/or AddSandgrainSharedMemoryTransport, AddSandgrainMachTransport).");
+        }
+
+        foreach (var scheme in TransportOrder)
         {
             if (!_transports.TryGetValue(scheme, out var transport))
             {
@@ -321,7 +329,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     private async Task<SiloConnection> ConnectCoreAsync(SiloRecord record)
     {
         var name = record.Helper is null ? $"silo {record.SiloId}" : $"helper '{record.Helper}' (silo {record.SiloId})";
-        foreach (var scheme in Options.EffectiveTransports)
+        foreach (var scheme in TransportOrder)
         {
             if (!_transports.TryGetValue(scheme, out var transport))
             {
@@ -347,7 +355,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
             }
         }
 
-        throw new ActorUnavailableException($"{name} listens on [{string.Join(", ", record.Addresses)}], but this process uses [{string.Join(", ", Options.EffectiveTransports)}] (Sandgrain:Transports); they share no transport.");
+        throw new ActorUnavailableException($"{name} listens on [{string.Join(", ", record.Addresses)}], but this process uses [{string.Join(", ", TransportOrder)}] (Sandgrain:Transports); they share no transport.");
     }
 
     private async Task AcceptLoopAsync(IConnectionListener listener)

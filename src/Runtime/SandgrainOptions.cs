@@ -20,13 +20,17 @@ public sealed class SandgrainOptions
     /// <summary>
     /// Transport schemes in order of preference (<c>shm</c>, <c>unix</c>, <c>mach</c>). The silo listens on each;
     /// a caller uses the first one the callee also offers. Each needs its transport registered
-    /// (e.g. <c>services.AddSandgrainUnixSocketTransport()</c>). Empty (the default) means <c>unix</c>.
+    /// (e.g. <c>services.AddSandgrainUnixSocketTransport()</c>). Empty (the default) means every registered
+    /// transport, fastest first (<c>shm</c>, <c>mach</c>, <c>unix</c>) — what a helper wants, so that it offers
+    /// whatever its callers prefer.
     /// </summary>
     /// <remarks>Empty by default because the configuration binder appends configured items to an array's initial items.</remarks>
     public string[] Transports { get; set; } = [];
 
-    /// <summary>The transports in effect: the configured ones without repeats, or <c>unix</c>.</summary>
-    internal IReadOnlyList<string> EffectiveTransports => Transports.Length == 0 ? ["unix"] : Transports.Distinct(StringComparer.Ordinal).ToList();
+    /// <summary>The transports in effect, given the schemes registered in this process.</summary>
+    internal IReadOnlyList<string> EffectiveTransports(IEnumerable<string> registered) => Transports.Length > 0
+        ? Transports.Distinct(StringComparer.Ordinal).ToList()
+        : new[] { "shm", "mach", "unix" }.Where(registered.Contains).ToList();
 
     /// <summary>The helper catalog: helper name → how to launch it and which actor types it hosts.</summary>
     public Dictionary<string, HelperOptions> Helpers { get; set; } = new(StringComparer.Ordinal);

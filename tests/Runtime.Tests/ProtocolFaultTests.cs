@@ -6,6 +6,7 @@ using Sandgrain.Runtime.Invocation;
 using Sandgrain.Runtime.Messaging;
 using Sandgrain.TestActors;
 using Sandgrain.Transport;
+using Sandgrain.Transport.SharedMemory;
 using Sandgrain.Transport.UnixSocket;
 
 namespace Sandgrain.Runtime.Tests;
@@ -14,7 +15,7 @@ namespace Sandgrain.Runtime.Tests;
 /// A hand-written peer talks to a TestSilo process: framing damage closes that one connection, a body that
 /// does not decode fails that one call, and the silo keeps serving everyone else.
 /// </summary>
-public sealed class ProtocolFaultTests(UnixSiloFixture silo) : IClassFixture<UnixSiloFixture>
+public abstract class ProtocolFaultTests(SiloFixture silo)
 {
     private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
 
@@ -107,8 +108,10 @@ public sealed class ProtocolFaultTests(UnixSiloFixture silo) : IClassFixture<Uni
     {
         using var registry = new SiloRegistry(silo.Container.Container);
         var record = registry.LiveSilos().Single(r => r.ProcessId == silo.SiloProcessId);
-        var transport = new UnixSocketTransport(silo.Container.Container);
-        var connection = await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(record.Addresses.Single(a => a.StartsWith("unix:", StringComparison.Ordinal)))), Token);
+        ISandgrainTransport transport = silo.TransportScheme == "shm"
+            ? new SharedMemoryTransport(silo.Container.Container)
+            : new UnixSocketTransport(silo.Container.Container);
+        var connection = await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(record.Addresses.Single(a => a.StartsWith(silo.TransportScheme + ":", StringComparison.Ordinal)))), Token);
         Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(SiloRecord.NewSiloId()), default);
         await connection.Transport.Output.FlushAsync(Token);
         var (kind, _) = await ReadFrameAsync(connection);
@@ -163,3 +166,7 @@ public sealed class ProtocolFaultTests(UnixSiloFixture silo) : IClassFixture<Uni
         }
     }
 }
+
+public sealed class UnixProtocolFaultTests(UnixSiloFixture silo) : ProtocolFaultTests(silo), IClassFixture<UnixSiloFixture>;
+
+public sealed class SharedMemoryProtocolFaultTests(SharedMemorySiloFixture silo) : ProtocolFaultTests(silo), IClassFixture<SharedMemorySiloFixture>;

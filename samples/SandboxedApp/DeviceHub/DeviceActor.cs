@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Sandgrain;
+using Sandgrain.Transport;
+using SandboxedApp.Contracts;
+
+namespace SandboxedApp.DeviceHub;
+
+/// <summary>
+/// One device. Its open count is kept in a file in the group container, so a device that comes back after
+/// the helper crashed still knows it; blinks and heartbeats live in memory only.
+/// </summary>
+public sealed class DeviceActor(IActorContext context, GroupContainer container, ILogger<DeviceActor> log) : IDeviceActor, IActorLifecycle
+{
+    private readonly DeviceInfo _state = new() { Name = context.Key, HelperPid = Environment.ProcessId };
+    private IDisposable? _heartbeat;
+
+    private string StatePath => Path.Combine(container.GetSandgrainFolder("devices"), Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(context.Key)) + ".json");
+
+    public Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (File.Exists(StatePath))
+        {
+            _state.Opens = JsonSerializer.Deserialize<int>(File.ReadAllText(StatePath));
+        }
+
+        // The helper's own work: a timer, run as a turn of this actor.
+        _heartbeat = context.RegisterTimer(_ =>
+        {
+            _state.Heartbeats++;
+            return Task.CompletedTask;
+        }, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+        log.LogInformation("Device {Device} activated with {Opens} opens on record", context.Key, _state.Opens);
+        return Task.CompletedTask;
+    }
+
+    public Task OnDeactivateAsync(CancellationToken cancellationToken)
+    {
+        _heartbeat?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public Task<DeviceInfo> Open(OpenOptions options, CancellationToken cancellationToken = default)
+    {
+        _state.Opens++;
+        File.WriteAllText(StatePath, JsonSerializer.Serialize(_state.Opens));
+        return Task.FromResult(Copy());
+    }
+
+    public Task Blink(int times)
+    {
+        _state.Blinks += times;
+        return Task.CompletedTask;
+    }
+
+    public Task<DeviceInfo> Describe() => Task.FromResult(Copy());
+
+    private DeviceInfo Copy() => new()
+    {
+        Name = _state.Name,
+        Opens = _state.Opens,
+        Blinks = _state.Blinks,
+        Heartbeats = _state.Heartbeats,
+        HelperPid = _state.HelperPid,
+    };
+}
