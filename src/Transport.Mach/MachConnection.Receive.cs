@@ -19,7 +19,7 @@ internal sealed partial class MachConnection
     private unsafe void ReceiveLoop()
     {
         var buffer = AllocateBuffer(MachMessageCodec.ReceiveBufferSize);
-        var writer = _input.Writer;
+        var writer = Input.Writer;
         var inputDone = false;
         Exception? inputError = null;
         try

@@ -25,7 +25,7 @@ internal sealed partial class MachConnection
     private async Task SendLoopAsync()
     {
         AllocateSendBuffers();
-        var reader = _output.Reader;
+        var reader = Output.Reader;
         try
         {
             while (true)

@@ -29,73 +29,32 @@ namespace Sandgrain.Transport.Mach;
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("macos")]
-internal sealed partial class MachConnection : ConnectionContext
+internal sealed partial class MachConnection : PipeConnection
 {
-    private const int MinimumSegmentSize = 64 * 1024;
-    private static long s_nextId;
 
     private readonly uint _receivePort;
     private readonly uint _sendPort;
     private readonly MachAuditToken _peerToken;
-    private readonly Pipe _input;
-    private readonly Pipe _output;
-    private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _logger;
     private readonly string _address;
     private readonly Lock _portLock = new();
     private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private volatile Ending? _ending;
-    private int _closedSignalled;
     private int _loopsRunning = 2;
     private bool _portsReleased;
     private int _endOfStreamReceived;
     private int _endOfStreamSent;
 
     internal MachConnection(uint receivePort, uint sendPort, MachAuditToken peerToken, string address, EndPoint? local, EndPoint? remote, MachTransportOptions options, ILogger logger)
+        : base("mach", new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null), local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, options.UnsafePreferInlineScheduling)
     {
         _receivePort = receivePort;
         _sendPort = sendPort;
         _peerToken = peerToken;
         _address = address;
         _logger = logger;
-        LocalEndPoint = local;
-        RemoteEndPoint = remote;
-        ConnectionId = "mach-" + Interlocked.Increment(ref s_nextId).ToString(CultureInfo.InvariantCulture);
-        Peer = new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null);
-        Features.Set<IPeerIdentityFeature>(Peer);
-
-        _input = new Pipe(new PipeOptions(
-            pool: MemoryPool<byte>.Shared,
-            readerScheduler: options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: options.MaxReadBufferSize,
-            resumeWriterThreshold: options.MaxReadBufferSize / 2,
-            minimumSegmentSize: MinimumSegmentSize,
-            useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(
-            pool: MemoryPool<byte>.Shared,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.ThreadPool,
-            pauseWriterThreshold: options.MaxWriteBufferSize,
-            resumeWriterThreshold: options.MaxWriteBufferSize / 2,
-            minimumSegmentSize: MinimumSegmentSize,
-            useSynchronizationContext: false));
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
-    }
-
-    public override string ConnectionId { get; set; }
-
-    public override IFeatureCollection Features { get; } = new FeatureCollection();
-
-    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
-
-    public override IDuplexPipe Transport { get; set; }
-
-    public override CancellationToken ConnectionClosed
-    {
-        get => _closed.Token;
-        set => throw new NotSupportedException("ConnectionClosed is owned by the transport.");
+        Peer = (PeerIdentity)Features.Get<IPeerIdentityFeature>()!;
     }
 
     internal PeerIdentity Peer { get; }
@@ -104,24 +63,7 @@ internal sealed partial class MachConnection : ConnectionContext
     {
         // A thread of its own blocks in mach_msg: one wake-up per message. It uses a receive timeout so that it
         // also notices shutdown when the wake-up message cannot be queued.
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _receiving = received.Task;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                ReceiveLoop();
-            }
-            finally
-            {
-                received.SetResult();
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "sandgrain-mach-recv",
-        };
-        thread.Start();
+        _receiving = StartReceiveThread("sandgrain-mach-recv", ReceiveLoop);
         _sending = SendLoopAsync();
     }
 
@@ -133,14 +75,12 @@ internal sealed partial class MachConnection : ConnectionContext
         await _receiving.ConfigureAwait(false);
         await _sending.ConfigureAwait(false);
         ReleasePorts();
-        await _input.Reader.CompleteAsync().ConfigureAwait(false);
-        await _output.Writer.CompleteAsync().ConfigureAwait(false);
-        _closed.Dispose();
+        ReleasePipes();
     }
 
     /// <summary>
     /// Ends the connection: records why, stops both loops (the receive thread through a wake-up message or its
-    /// timeout, the send loop through a cancelled read) and fires <see cref="ConnectionClosed"/>. A local close
+    /// timeout, the send loop through a cancelled read) and fires <see cref="BaseConnectionContext.ConnectionClosed"/>. A local close
     /// after the peer has gone still takes effect, because the receive thread may be delivering what the peer
     /// queued before it went, and a dispose must not wait for an application that no longer reads.
     /// </summary>
@@ -162,10 +102,10 @@ internal sealed partial class MachConnection : ConnectionContext
             }
         }
 
-        _output.Reader.CancelPendingRead();
+        Output.Reader.CancelPendingRead();
 
         // A receive thread waiting for the application to make room must stop waiting too.
-        _input.Writer.CancelPendingFlush();
+        Input.Writer.CancelPendingFlush();
         WakeReceiver();
         if (previous is null)
         {
@@ -236,25 +176,10 @@ internal sealed partial class MachConnection : ConnectionContext
 
     private void SignalClosed(string reason)
     {
-        if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
+        if (SignalClosed())
         {
-            return;
+            MachLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
         }
-
-        MachLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
-
-        // Callbacks registered by the application must not run on a transport loop.
-        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
-        {
-            try
-            {
-                cts.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed before the signal ran.
-            }
-        }, _closed, preferLocal: false);
     }
 
     /// <summary>Why the connection ended, and whether the peer ended it (then queued messages are still delivered).</summary>
@@ -263,13 +188,6 @@ internal sealed partial class MachConnection : ConnectionContext
         public Exception Reason { get; } = reason;
 
         public bool PeerGone { get; } = peerGone;
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 
     /// <summary>Native memory for messages, freed by the loop that owns it.</summary>

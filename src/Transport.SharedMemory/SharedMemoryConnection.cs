@@ -20,20 +20,16 @@ namespace Sandgrain.Transport.SharedMemory;
 /// input ends with <see cref="ConnectionResetException"/>; writes fail the same way; <see cref="BaseConnectionContext.ConnectionClosed"/> fires.
 /// A segment whose positions are impossible closes the connection with an error naming the value.
 /// </remarks>
-internal sealed class SharedMemoryConnection : ConnectionContext
+internal sealed class SharedMemoryConnection : PipeConnection
 {
     private const int ParkTimeoutMs = 1000;
     private const int MaxCopyChunk = 256 * 1024;
-    private static long s_nextId;
 
     private readonly ConnectionContext _companion;
     private readonly Segment _segment;
     private readonly RingProducer _producer;
     private readonly RingConsumer _consumer;
     private readonly Parking _parking;
-    private readonly Pipe _input;
-    private readonly Pipe _output;
-    private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _logger;
     private readonly string _address;
     private readonly long _spinTicks;
@@ -43,12 +39,19 @@ internal sealed class SharedMemoryConnection : ConnectionContext
     private Task _monitoring = Task.CompletedTask;
     private Exception? _shutdownReason;
     private Exception? _peerGoneReason;
-    private int _closedSignalled;
     private int _receiveDone;
     private int _sendDone;
     private int _disposed;
 
     internal SharedMemoryConnection(ConnectionContext companion, Segment segment, bool isClient, WakeMechanism mechanism, string address, SharedMemoryTransportOptions options, ILogger logger)
+        : base(
+            "shm",
+            companion.Features.Get<IPeerIdentityFeature>(),
+            isClient ? null : companion.LocalEndPoint,
+            isClient ? companion.RemoteEndPoint : null,
+            options.MaxReadBufferSize,
+            options.MaxWriteBufferSize,
+            options.UnsafePreferInlineScheduling)
     {
         _companion = companion;
         _segment = segment;
@@ -58,46 +61,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
         _parking = Parking.Create(mechanism, RingDoorbell);
         _producer = new RingProducer(segment.Ring(isClient ? 0 : 1), _parking);
         _consumer = new RingConsumer(segment.Ring(isClient ? 1 : 0), _parking);
-        ConnectionId = "shm-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        LocalEndPoint = isClient ? null : companion.LocalEndPoint;
-        RemoteEndPoint = isClient ? companion.RemoteEndPoint : null;
-        if (companion.Features.Get<IPeerIdentityFeature>() is { } peer)
-        {
-            Features.Set(peer);
-        }
-
-        _input = new Pipe(new PipeOptions(
-            pool: MemoryPool<byte>.Shared,
-            readerScheduler: options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: options.MaxReadBufferSize,
-            resumeWriterThreshold: options.MaxReadBufferSize / 2,
-            minimumSegmentSize: 64 * 1024,
-            useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(
-            pool: MemoryPool<byte>.Shared,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.ThreadPool,
-            pauseWriterThreshold: options.MaxWriteBufferSize,
-            resumeWriterThreshold: options.MaxWriteBufferSize / 2,
-            minimumSegmentSize: 64 * 1024,
-            useSynchronizationContext: false));
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
         SharedMemoryLog.Connected(logger, ConnectionId, address, mechanism, segment.Capacity);
-    }
-
-    public override string ConnectionId { get; set; }
-
-    public override IFeatureCollection Features { get; } = new FeatureCollection();
-
-    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
-
-    public override IDuplexPipe Transport { get; set; }
-
-    public override CancellationToken ConnectionClosed
-    {
-        get => _closed.Token;
-        set => throw new NotSupportedException("ConnectionClosed is owned by the transport.");
     }
 
     internal WakeMechanism Mechanism => _parking.Mechanism;
@@ -107,24 +71,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
 
     internal void Start()
     {
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _receiving = received.Task;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                ReceiveLoop();
-            }
-            finally
-            {
-                received.SetResult();
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "sandgrain-shm-recv",
-        };
-        thread.Start();
+        _receiving = StartReceiveThread("sandgrain-shm-recv", ReceiveLoop);
         _sending = SendLoopAsync();
         _monitoring = MonitorCompanionAsync();
     }
@@ -146,9 +93,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
 
         // Unmap only after every thread that touches the rings has finished.
         _segment.Dispose();
-        _input.Reader.Complete();
-        _output.Writer.Complete();
-        _closed.Dispose();
+        ReleasePipes();
     }
 
     private void Shutdown(Exception reason)
@@ -160,9 +105,9 @@ internal sealed class SharedMemoryConnection : ConnectionContext
 
         WakeLocalThreads();
         _companion.Abort();
-        _output.Reader.CancelPendingRead();
-        _input.Writer.CancelPendingFlush();
-        SignalClosed();
+        Output.Reader.CancelPendingRead();
+        Input.Writer.CancelPendingFlush();
+        _ = SignalClosed();
     }
 
     private void PeerGone(Exception reason)
@@ -173,8 +118,8 @@ internal sealed class SharedMemoryConnection : ConnectionContext
         }
 
         WakeLocalThreads();
-        _output.Reader.CancelPendingRead();
-        SignalClosed();
+        Output.Reader.CancelPendingRead();
+        _ = SignalClosed();
     }
 
     private unsafe void WakeLocalThreads() => _parking.WakeLocal(_consumer.Ring.DataWaiter, _producer.Ring.SpaceWaiter);
@@ -182,7 +127,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
     private void ReceiveLoop()
     {
         Exception? error = null;
-        var writer = _input.Writer;
+        var writer = Input.Writer;
         try
         {
             while (true)
@@ -231,7 +176,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
             Interlocked.Exchange(ref _receiveDone, 1);
             if (Volatile.Read(ref _sendDone) == 1)
             {
-                SignalClosed();
+                _ = SignalClosed();
             }
         }
     }
@@ -297,7 +242,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
     private async Task SendLoopAsync()
     {
         Exception? error = null;
-        var reader = _output.Reader;
+        var reader = Output.Reader;
         try
         {
             while (true)
@@ -338,7 +283,7 @@ internal sealed class SharedMemoryConnection : ConnectionContext
             Interlocked.Exchange(ref _sendDone, 1);
             if (Volatile.Read(ref _receiveDone) == 1)
             {
-                SignalClosed();
+                _ = SignalClosed();
             }
         }
     }
@@ -484,32 +429,5 @@ internal sealed class SharedMemoryConnection : ConnectionContext
                 // The peer is gone; the monitor reports it.
             }
         }
-    }
-
-    private void SignalClosed()
-    {
-        if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
-        {
-            return;
-        }
-
-        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
-        {
-            try
-            {
-                cts.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed before the signal ran.
-            }
-        }, _closed, preferLocal: false);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

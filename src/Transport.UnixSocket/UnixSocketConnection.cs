@@ -21,66 +21,28 @@ namespace Sandgrain.Transport.UnixSocket;
 /// <see cref="ConnectionResetException"/> and <see cref="BaseConnectionContext.ConnectionClosed"/> fires. <see cref="DisposeAsync"/>
 /// closes at once and discards what was not yet sent.
 /// </remarks>
-internal sealed class UnixSocketConnection : ConnectionContext
+internal sealed class UnixSocketConnection : PipeConnection
 {
-    private const int MinimumSegmentSize = 64 * 1024;
-    private static long s_nextId;
+
+    // Ask the pipe for at least this much room per recv(), so bulk transfers take few system calls.
+    private const int ReceiveChunk = 32 * 1024;
 
     private readonly Socket _socket;
-    private readonly Pipe _input;
-    private readonly Pipe _output;
-    private readonly CancellationTokenSource _closed = new();
     private readonly ILogger _logger;
     private readonly string _address;
     private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private volatile Exception? _shutdownReason;
-    private int _closedSignalled;
     private int _receiveDone;
     private int _sendDone;
 
     internal UnixSocketConnection(Socket socket, PeerIdentity peer, string address, EndPoint? local, EndPoint? remote, UnixSocketTransportOptions options, ILogger logger)
+        : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, options.UnsafePreferInlineScheduling)
     {
         _socket = socket;
         _logger = logger;
         _address = address;
-        LocalEndPoint = local;
-        RemoteEndPoint = remote;
-        ConnectionId = "unix-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        Features.Set<IPeerIdentityFeature>(peer);
         Peer = peer;
-
-        _input = new Pipe(new PipeOptions(
-            pool: MemoryPool<byte>.Shared,
-            readerScheduler: options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: options.MaxReadBufferSize,
-            resumeWriterThreshold: options.MaxReadBufferSize / 2,
-            minimumSegmentSize: MinimumSegmentSize,
-            useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(
-            pool: MemoryPool<byte>.Shared,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.ThreadPool,
-            pauseWriterThreshold: options.MaxWriteBufferSize,
-            resumeWriterThreshold: options.MaxWriteBufferSize / 2,
-            minimumSegmentSize: MinimumSegmentSize,
-            useSynchronizationContext: false));
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
-    }
-
-    public override string ConnectionId { get; set; }
-
-    public override IFeatureCollection Features { get; } = new FeatureCollection();
-
-    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
-
-    public override IDuplexPipe Transport { get; set; }
-
-    public override CancellationToken ConnectionClosed
-    {
-        get => _closed.Token;
-        set => throw new NotSupportedException("ConnectionClosed is owned by the transport.");
     }
 
     internal PeerIdentity Peer { get; }
@@ -91,24 +53,7 @@ internal sealed class UnixSocketConnection : ConnectionContext
         // the event loop's wake-up plus a thread-pool wake-up. Local IPC has few connections, so the
         // thread per connection is cheap; the socket stays in blocking mode for it, and sends use
         // MSG_DONTWAIT per call.
-        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _receiving = received.Task;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                ReceiveLoop();
-            }
-            finally
-            {
-                received.SetResult();
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "sandgrain-unix-recv",
-        };
-        thread.Start();
+        _receiving = StartReceiveThread("sandgrain-unix-recv", ReceiveLoop);
         _sending = SendLoopAsync();
     }
 
@@ -122,9 +67,7 @@ internal sealed class UnixSocketConnection : ConnectionContext
         Shutdown(new ConnectionAbortedException("The connection was disposed."));
         await _receiving.ConfigureAwait(false);
         await _sending.ConfigureAwait(false);
-        _input.Reader.Complete();
-        _output.Writer.Complete();
-        _closed.Dispose();
+        ReleasePipes();
     }
 
     private void Shutdown(Exception reason)
@@ -144,22 +87,22 @@ internal sealed class UnixSocketConnection : ConnectionContext
         }
 
         _socket.Dispose();
-        _output.Reader.CancelPendingRead();
+        Output.Reader.CancelPendingRead();
 
         // A receive thread waiting for the application to make room must stop waiting too.
-        _input.Writer.CancelPendingFlush();
+        Input.Writer.CancelPendingFlush();
         SignalClosed(reason.Message);
     }
 
     private void ReceiveLoop()
     {
         Exception? error = null;
-        var writer = _input.Writer;
+        var writer = Input.Writer;
         try
         {
             while (true)
             {
-                var memory = writer.GetMemory(MinimumSegmentSize / 2);
+                var memory = writer.GetMemory(ReceiveChunk);
                 var received = _socket.Receive(memory.Span, SocketFlags.None);
                 if (received == 0)
                 {
@@ -213,7 +156,7 @@ internal sealed class UnixSocketConnection : ConnectionContext
     private async Task SendLoopAsync()
     {
         Exception? error = null;
-        var reader = _output.Reader;
+        var reader = Output.Reader;
         try
         {
             while (true)
@@ -340,7 +283,7 @@ internal sealed class UnixSocketConnection : ConnectionContext
     {
         if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is null)
         {
-            _output.Reader.CancelPendingRead();
+            Output.Reader.CancelPendingRead();
             SignalClosed(reason.Message);
         }
     }
@@ -360,31 +303,9 @@ internal sealed class UnixSocketConnection : ConnectionContext
 
     private void SignalClosed(string reason)
     {
-        if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
+        if (SignalClosed())
         {
-            return;
+            UnixSocketLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
         }
-
-        UnixSocketLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
-
-        // Callbacks registered by the application must not run on a transport loop.
-        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
-        {
-            try
-            {
-                cts.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed before the signal ran.
-            }
-        }, _closed, preferLocal: false);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

