@@ -26,8 +26,11 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     private readonly SiloRegistry _registry;
     private readonly HelperLauncher _launcher;
     private readonly ILogger _logger;
+    private readonly TimeSpan? _idleExit;
     private SiloRegistration? _registration;
     private FileLock? _helperInstance;
+    private Timer? _idleTimer;
+    private long _idleSince = Environment.TickCount64;
 
     internal ActorRuntime(
         SandgrainOptions options,
@@ -47,6 +50,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         _transports = transports.GroupBy(t => t.Scheme).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
         SiloId = launch?.SiloId ?? SiloRecord.NewSiloId();
         Helper = launch?.Helper;
+        _idleExit = launch?.IdleTimeout;
         Directory = directory(this);
     }
 
@@ -68,6 +72,9 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
 
     /// <summary>Connections open to or from other silos.</summary>
     internal int ConnectionCount => _connections.Count;
+
+    /// <summary>Raised once when a helper has had no connections and no activations for its idle timeout.</summary>
+    internal event Action? IdleExpired;
 
     public TActor GetGrain<TActor>(string key) where TActor : IGrainWithStringKey
     {
@@ -120,11 +127,22 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
             Addresses = addresses,
         });
         RuntimeLog.SiloStarted(_logger, SiloId, Helper is null ? "" : $" as helper '{Helper}'", string.Join(", ", Directory.HostedTypes), string.Join(", ", addresses));
+        if (_idleExit is { } idle)
+        {
+            // Seed 001: a shared helper exits when no client is left, and is launched again on the next call.
+            var check = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 20, 5_000));
+            _idleTimer = new Timer(_ => CheckIdle(idle), null, check, check);
+        }
     }
 
     /// <summary>Stops accepting, says goodbye to every peer, deactivates every activation and removes the record.</summary>
     internal async Task StopAsync()
     {
+        if (_idleTimer is not null)
+        {
+            await _idleTimer.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var listener in _listeners)
         {
             await listener.UnbindAsync().ConfigureAwait(false);
@@ -211,6 +229,22 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         foreach (var route in _routes.Where(r => r.Value == connection.RemoteSiloId).ToList())
         {
             _routes.TryRemove(route);
+        }
+    }
+
+    private void CheckIdle(TimeSpan idle)
+    {
+        if (ConnectionCount > 0 || Directory.Count > 0)
+        {
+            Volatile.Write(ref _idleSince, Environment.TickCount64);
+            return;
+        }
+
+        if (Environment.TickCount64 - Volatile.Read(ref _idleSince) >= (long)idle.TotalMilliseconds)
+        {
+            _idleTimer?.Dispose();
+            RuntimeLog.IdleExit(_logger, Helper ?? SiloId, idle.TotalSeconds);
+            IdleExpired?.Invoke();
         }
     }
 

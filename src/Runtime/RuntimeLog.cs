@@ -29,6 +29,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Deactivating {ActorId} failed.")]
     internal static partial void DeactivationFailed(ILogger logger, string actorId, Exception exception);
 
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Helper {Helper} has had no connections and no activations for {Seconds:0.#} s; exiting.")]
+    internal static partial void IdleExit(ILogger logger, string helper, double seconds);
+
     [LoggerMessage(EventId = 3008, Level = LogLevel.Debug, Message = "Collected {Count} idle activation(s).")]
     internal static partial void Collected(ILogger logger, int count);
 }

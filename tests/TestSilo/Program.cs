@@ -1,6 +1,7 @@
 // A silo hosting the test actors, for cross-process runtime tests. Configuration comes from the command
 // line (--Sandgrain:GroupId=…, --Sandgrain:ContainerPath=…, --Sandgrain:Transports:0=shm …). Prints
-// "READY <silo-id>" once it is registered, and runs until killed or its stdin closes.
+// "READY <pid>" once it is registered, and runs until killed or its stdin closes; launched as a helper, it
+// runs until it goes idle.
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -19,7 +20,14 @@ var runtime = host.Services.GetRequiredService<IActorFactory>();
 Console.WriteLine($"READY {Environment.ProcessId}");
 _ = runtime;
 
-// Exit when the test closes our stdin (or kills us).
+if (Environment.GetEnvironmentVariable("SANDGRAIN_HELPER") is not null)
+{
+    // Launched as a helper: run until the host stops (idle exit, or killed).
+    await host.WaitForShutdownAsync();
+    return;
+}
+
+// Started by a test: exit when it closes our stdin (or kills us).
 await Task.Run(() =>
 {
     using var stdin = Console.OpenStandardInput();

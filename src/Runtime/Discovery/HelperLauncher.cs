@@ -155,7 +155,7 @@ public sealed class HelperLauncher
             start.ArgumentList.Add(argument);
         }
 
-        new LaunchEnvironment(_container.Path, _container.GroupId.Value, helper, siloId).ApplyTo(start.Environment);
+        new LaunchEnvironment(_container.Path, _container.GroupId.Value, helper, siloId, options.IdleTimeout).ApplyTo(start.Environment);
         DiscoveryLog.Launching(_logger, helper, executable, siloId);
 
         var stderr = new Queue<string>();

@@ -8,8 +8,12 @@ namespace Sandgrain.Runtime.Discovery;
 /// <param name="GroupId">The app group id.</param>
 /// <param name="Helper">The helper's catalog name.</param>
 /// <param name="SiloId">The silo id to publish the record under; the launcher waits for exactly this id.</param>
-public sealed record LaunchEnvironment(string ContainerPath, string GroupId, string Helper, string SiloId)
+/// <param name="IdleTimeout">How long the helper stays up with no connections and no activations (from the catalog).</param>
+public sealed record LaunchEnvironment(string ContainerPath, string GroupId, string Helper, string SiloId, TimeSpan? IdleTimeout = null)
 {
+    /// <summary>Environment variable carrying the idle timeout in milliseconds.</summary>
+    public const string IdleTimeoutVariable = "SANDGRAIN_IDLE_TIMEOUT_MS";
+
     /// <summary>Environment variable naming the group container.</summary>
     public const string ContainerVariable = "SANDGRAIN_CONTAINER";
 
@@ -45,7 +49,10 @@ public sealed record LaunchEnvironment(string ContainerPath, string GroupId, str
             throw new InvalidOperationException($"{SiloIdVariable}='{silo}' or {HelperVariable}='{helper}' is malformed.");
         }
 
-        return new LaunchEnvironment(container, group, helper, silo);
+        TimeSpan? idle = long.TryParse(Environment.GetEnvironmentVariable(IdleTimeoutVariable), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0
+            ? TimeSpan.FromMilliseconds(ms)
+            : null;
+        return new LaunchEnvironment(container, group, helper, silo, idle);
     }
 
     internal void ApplyTo(IDictionary<string, string?> environment)
@@ -54,5 +61,9 @@ public sealed record LaunchEnvironment(string ContainerPath, string GroupId, str
         environment[GroupIdVariable] = GroupId;
         environment[HelperVariable] = Helper;
         environment[SiloIdVariable] = SiloId;
+        if (IdleTimeout is { } idle)
+        {
+            environment[IdleTimeoutVariable] = ((long)idle.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
 }

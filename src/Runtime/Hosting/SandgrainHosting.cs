@@ -131,10 +131,14 @@ internal sealed class SandgrainOptionsValidator(LaunchEnvironmentHolder launch) 
     }
 }
 
-/// <summary>Starts and stops the silo with the host.</summary>
-internal sealed class SiloHost(ActorRuntime runtime) : IHostedService
+/// <summary>Starts and stops the silo with the host; a helper that goes idle stops the host.</summary>
+internal sealed class SiloHost(ActorRuntime runtime, IHostApplicationLifetime lifetime) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => runtime.StartAsync(cancellationToken);
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        runtime.IdleExpired += lifetime.StopApplication;
+        return runtime.StartAsync(cancellationToken);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => runtime.StopAsync();
 }

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sandgrain.Runtime.Discovery;
+using Sandgrain.TestActors;
+using Sandgrain.Transport.Conformance;
+
+namespace Sandgrain.Runtime.Tests;
+
+/// <summary>A helper launched by the first call, exiting once idle (seed 001), launched again by the next call.</summary>
+public sealed class HelperLifecycleTests : IDisposable
+{
+    private readonly TestContainer _container = new();
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("unix")]
+    [InlineData("shm")]
+    public async Task IdleHelper_Exits_AndTheNextCallLaunchesItAgain(string transport)
+    {
+        int firstPid;
+        using (var client = await StartClientAsync(transport))
+        {
+            Assert.Equal(1, await client.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("idle").Add(1));
+            firstPid = client.Services.GetRequiredService<SiloRegistry>().LiveSilos().Single(r => r.Helper == "Tests").ProcessId;
+            await client.StopAsync(Token);
+        }
+
+        // No connections now; once its activation is collected the helper has nothing left and exits.
+        using (var helper = Process.GetProcessById(firstPid))
+        {
+            await helper.WaitForExitAsync(Token).WaitAsync(TimeSpan.FromSeconds(30), Token);
+        }
+
+        using var again = await StartClientAsync(transport);
+        Assert.Equal(1, await again.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("idle").Add(1));
+        var second = again.Services.GetRequiredService<SiloRegistry>().LiveSilos().Single(r => r.Helper == "Tests");
+        Assert.NotEqual(firstPid, second.ProcessId);
+        await again.StopAsync(Token);
+        Programs.Kill(second.ProcessId);
+    }
+
+    public void Dispose()
+    {
+        using (var registry = new SiloRegistry(_container.Container))
+        {
+            foreach (var record in registry.LiveSilos())
+            {
+                Programs.Kill(record.ProcessId);
+            }
+        }
+
+        _container.Dispose();
+    }
+
+    private async Task<IHost> StartClientAsync(string transport)
+    {
+        var builder = Host.CreateApplicationBuilder([
+            "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
+            "--Sandgrain:ContainerPath=" + _container.Container.Path,
+            "--Sandgrain:Transports:0=" + transport,
+            "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
+            "--Sandgrain:Helpers:Tests:Arguments:0=--Sandgrain:ActivationIdleTimeout=00:00:00.300",
+            "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
+            "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:00.500",
+        ]);
+        builder.Logging.ClearProviders();
+        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.UseSandgrain();
+        var host = builder.Build();
+        await host.StartAsync(Token);
+        return host;
+    }
+}
