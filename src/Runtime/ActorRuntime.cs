@@ -71,7 +71,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     internal IReadOnlyList<string> Addresses => _registration?.Record.Addresses ?? [];
 
     /// <summary>Connections open to or from other silos.</summary>
-    internal int ConnectionCount => _connections.Count;
+    internal int ConnectionCount => _connections.Keys.Count(c => c.IsUsable);
 
     /// <summary>Raised once when a helper has had no connections and no activations for its idle timeout.</summary>
     internal event Action? IdleExpired;
@@ -138,10 +138,8 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     /// <summary>Stops accepting, says goodbye to every peer, deactivates every activation and removes the record.</summary>
     internal async Task StopAsync()
     {
-        if (_idleTimer is not null)
-        {
-            await _idleTimer.DisposeAsync().ConfigureAwait(false);
-        }
+        // Not DisposeAsync: stopping may have been started by the timer's own callback, which must not be awaited here.
+        _idleTimer?.Dispose();
 
         foreach (var listener in _listeners)
         {
@@ -177,30 +175,33 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     /// <summary>Routes one call; returns its encoded result (null for one-way calls and when not asked to decode).</summary>
     internal async Task<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken, bool decode)
     {
-        PooledBuffer? result;
-        using (arguments)
+        var method = target.Info.Method(methodId);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var activity = SandgrainTelemetry.Source.StartActivity(target.Info.ShortName + "/" + (method?.Name ?? "?"), System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag("sandgrain.actor", target.ActorId);
+        Exception? failure = null;
+        try
         {
-            var method = target.Info.Method(methodId) ?? throw Serializer.UnknownMethod(target.Info.Name, methodId);
-            var chain = CallContext.OutgoingChain();
-            var timeout = ActorCall.TimeoutOverride ?? Options.DefaultCallTimeout;
-            if (Directory.Hosts(target.Info.Name))
+            var result = await RouteCallAsync(target, method ?? throw Serializer.UnknownMethod(target.Info.Name, methodId), arguments, flags, cancellationToken).ConfigureAwait(false);
+            if (!decode)
             {
-                result = await CallLocalAsync(target, method, arguments, chain, timeout, cancellationToken).ConfigureAwait(false);
+                result?.Dispose();
+                return null;
             }
-            else
-            {
-                var connection = await RouteAsync(target.Info, cancellationToken).ConfigureAwait(false);
-                result = await connection.CallAsync(target, method, arguments, flags, chain, timeout, cancellationToken).ConfigureAwait(false);
-            }
-        }
 
-        if (!decode)
+            return result;
+        }
+        catch (Exception e)
         {
-            result?.Dispose();
-            return null;
+            failure = e;
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
+            throw;
         }
-
-        return result;
+        finally
+        {
+            arguments.Dispose();
+            SandgrainTelemetry.CallCompleted(target.Info.Name, SandgrainTelemetry.Outcome(failure), "outgoing", started);
+        }
     }
 
     /// <summary>Serves an incoming connection from another silo.</summary>
@@ -208,14 +209,16 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     {
         try
         {
-            var silo = await SiloConnection.EstablishAsync(connection, this, expectedSiloId: null, remoteHelper: null, _logger, CancellationToken.None).ConfigureAwait(false);
-            _connections[silo] = 0;
+            await SiloConnection.EstablishAsync(connection, this, expectedSiloId: null, remoteHelper: null, _logger, CancellationToken.None).ConfigureAwait(false);
         }
         catch (ProtocolViolationException e)
         {
             RuntimeLog.InboundRefused(_logger, e.Message);
         }
     }
+
+    /// <summary>Tracks a connection from the moment its handshake is done.</summary>
+    internal void OnConnectionOpened(SiloConnection connection) => _connections[connection] = 0;
 
     /// <summary>Forgets a closed connection, so the next call looks again (and relaunches a helper that is gone).</summary>
     internal void OnConnectionClosed(SiloConnection connection)
@@ -244,8 +247,23 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         {
             _idleTimer?.Dispose();
             RuntimeLog.IdleExit(_logger, Helper ?? SiloId, idle.TotalSeconds);
-            IdleExpired?.Invoke();
+
+            // Off the timer thread: stopping the host may run the shutdown inline, and the shutdown disposes this timer.
+            ThreadPool.UnsafeQueueUserWorkItem(static runtime => runtime.IdleExpired?.Invoke(), this, preferLocal: false);
         }
+    }
+
+    private async Task<PooledBuffer?> RouteCallAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
+    {
+        var chain = CallContext.OutgoingChain();
+        var timeout = ActorCall.TimeoutOverride ?? Options.DefaultCallTimeout;
+        if (Directory.Hosts(target.Info.Name))
+        {
+            return await CallLocalAsync(target, method, arguments, chain, timeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        var connection = await RouteAsync(target.Info, cancellationToken).ConfigureAwait(false);
+        return await connection.CallAsync(target, method, arguments, flags, chain, timeout, cancellationToken).ConfigureAwait(false);
     }
 
     private TActor Reference<TActor>(string key, ActorKeyKind kind)
@@ -379,9 +397,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
             try
             {
                 var connection = await transport.ConnectAsync(transport.CreateEndPoint(address)).ConfigureAwait(false);
-                var silo = await SiloConnection.EstablishAsync(connection, this, record.SiloId, record.Helper, _logger, CancellationToken.None).ConfigureAwait(false);
-                _connections[silo] = 0;
-                return silo;
+                return await SiloConnection.EstablishAsync(connection, this, record.SiloId, record.Helper, _logger, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is EndpointNotFoundException or IOException or ProtocolViolationException or UnauthorizedAccessException or TimeoutException)
             {

@@ -37,6 +37,50 @@ public abstract class RuntimeCallTests(SiloFixture silo)
     }
 
     [Fact]
+    public async Task Calls_AreCounted_AndTraced()
+    {
+        var key = Key();
+        var measured = new System.Collections.Concurrent.ConcurrentQueue<(string Instrument, string? Outcome, string? Direction)>();
+        using var meters = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == SandgrainTelemetry.Name)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meters.SetMeasurementEventCallback<long>((instrument, _, tags, _) =>
+        {
+            string? outcome = null, direction = null;
+            foreach (var tag in tags)
+            {
+                outcome = tag.Key == "outcome" ? tag.Value as string : outcome;
+                direction = tag.Key == "direction" ? tag.Value as string : direction;
+            }
+
+            measured.Enqueue((instrument.Name, outcome, direction));
+        });
+        meters.Start();
+        var activities = new System.Collections.Concurrent.ConcurrentQueue<Activity>();
+        using var tracing = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == SandgrainTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activities.Enqueue,
+        };
+        ActivitySource.AddActivityListener(tracing);
+
+        await silo.Factory.GetGrain<ICounterActor>(key).Add(1);
+
+        Assert.Contains(measured, m => m.Instrument == "sandgrain.calls" && m.Outcome == "ok" && m.Direction == "outgoing");
+        var span = Assert.Single(activities, a => (a.GetTagItem("sandgrain.actor") as string)?.EndsWith("/" + key, StringComparison.Ordinal) == true);
+        Assert.Equal("ICounterActor/Add", span.DisplayName);
+        Assert.Equal(ActivityKind.Client, span.Kind);
+    }
+
+    [Fact]
     public async Task UserTypes_RoundTrip()
     {
         var key = Key();

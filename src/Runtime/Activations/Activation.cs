@@ -151,6 +151,8 @@ internal sealed class Activation
             return;
         }
 
+        SandgrainTelemetry.ActivationChanged(-1);
+
         var gated = !Reentrant;
         if (gated)
         {

@@ -114,6 +114,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
 
             var created = new Activation(registration, key, this, _services, _factory(), _logger);
             _activations[id] = created;
+            SandgrainTelemetry.ActivationChanged(1);
             return created;
         }
     }

@@ -67,6 +67,9 @@ internal sealed class SiloConnection : IAsyncDisposable
             }
 
             var silo = new SiloConnection(connection, runtime, remote, remoteHelper, logger);
+
+            // Known to the runtime before the first frame is read, so a peer that closes at once is also forgotten at once.
+            runtime.OnConnectionOpened(silo);
             silo._reading = silo.ReadLoopAsync();
             return silo;
         }
@@ -296,6 +299,11 @@ internal sealed class SiloConnection : IAsyncDisposable
     private async Task DispatchAsync(RequestHeader header, PooledBuffer arguments)
     {
         var oneWay = (header.Flags & RequestFlags.OneWay) != 0;
+        var started = Stopwatch.GetTimestamp();
+        using var activity = header.TraceParent is null
+            ? SandgrainTelemetry.Source.StartActivity(header.Interface, ActivityKind.Server)
+            : SandgrainTelemetry.Source.StartActivity(header.Interface, ActivityKind.Server, header.TraceParent);
+        Exception? failure = null;
         using var cancellation = new CancellationTokenSource();
         if (header.TimeoutMs > 0)
         {
@@ -323,6 +331,8 @@ internal sealed class SiloConnection : IAsyncDisposable
         }
         catch (Exception e)
         {
+            failure = e;
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             if (oneWay)
             {
                 RuntimeLog.OneWayFailed(_logger, header.Interface, header.Key, e);
@@ -346,6 +356,7 @@ internal sealed class SiloConnection : IAsyncDisposable
         {
             _running.TryRemove(header.CorrelationId, out _);
             arguments.Dispose();
+            SandgrainTelemetry.CallCompleted(header.Interface, SandgrainTelemetry.Outcome(failure), "incoming", started);
         }
     }
 
