@@ -24,6 +24,12 @@ public sealed class ActorGenerator : IIncrementalGenerator
             .CreateSyntaxProvider(static (node, _) => Parser.IsCandidate(node), static (ctx, ct) => Parser.Parse(ctx, ct))
             .Where(static m => m is not null);
 
+        // Formatters for the user's [MessagePackObject] types, so no formatter is emitted at run time.
+        var formatters = context.SyntaxProvider
+            .ForAttributeWithMetadataName(FormatterParser.MessagePackObject, static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.TypeDeclarationSyntax, static (ctx, ct) => FormatterParser.Parse(ctx, ct))
+            .Where(static m => m is not null);
+        context.RegisterSourceOutput(formatters, static (spc, model) => spc.AddSource(FormatterEmitter.HintName(model!), FormatterEmitter.Emit(model!)));
+
         context.RegisterSourceOutput(interfaces, static (spc, model) =>
         {
             foreach (var d in model!.Diagnostics)

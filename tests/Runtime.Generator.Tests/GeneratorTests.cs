@@ -81,6 +81,29 @@ public sealed class GeneratorTests
     }
 
     [Fact]
+    public void MessagePackObjectsWithIntegerKeys_GetACompiledFormatter_OthersAreLeftToMessagePack()
+    {
+        var (compilation, diagnostics, generated) = Run("""
+            using System.Collections.Generic;
+            using MessagePack;
+            namespace Demo;
+            [MessagePackObject] public sealed class Options { [Key(0)] public string Client { get; set; } = ""; [Key(2)] public List<int> Ids { get; init; } = new(); [IgnoreMember] public int Scratch { get; set; } }
+            [MessagePackObject] public struct Point { [Key(0)] public int X; [Key(1)] public int Y; }
+            [MessagePackObject(true)] public sealed class ByName { public int A { get; set; } }
+            [MessagePackObject] public sealed class StringKeys { [Key("a")] public int A { get; set; } }
+            [MessagePackObject] public sealed class NoDefaultConstructor(int a) { [Key(0)] public int A { get; } = a; }
+            """);
+        Assert.Empty(diagnostics);
+        Assert.Equal(["Demo_Options.Formatter.g.cs", "Demo_Point.Formatter.g.cs"], generated.Select(g => g.HintName).Order());
+        var errors = compilation.GetDiagnostics(TestContext.Current.CancellationToken).Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        var options = generated.Single(g => g.HintName == "Demo_Options.Formatter.g.cs").SourceText.ToString();
+        Assert.Contains("writer.WriteArrayHeader(3);", options, StringComparison.Ordinal);
+        Assert.Contains("writer.WriteNil();", options, StringComparison.Ordinal);
+        Assert.DoesNotContain("Scratch", options, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void InterfacesThatAreNotActors_AreIgnored()
     {
         var (_, diagnostics, generated) = Run("""

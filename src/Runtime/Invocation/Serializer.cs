@@ -18,7 +18,7 @@ public static class Serializer
 
     /// <summary>The options every call uses.</summary>
     public static MessagePackSerializerOptions Options { get; } = MessagePackSerializerOptions.Standard
-        .WithResolver(StandardResolver.Instance)
+        .WithResolver(CompositeResolver.Create(GeneratedFormatters.Instance, StandardResolver.Instance))
         .WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumObjectGraphDepth(MaxObjectGraphDepth));
 
     /// <summary>Writes one argument.</summary>
