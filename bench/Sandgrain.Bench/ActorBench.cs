@@ -112,6 +112,8 @@ internal static class ActorBench
             "--Sandgrain:Helpers:Echo:Arguments:0=actors-server",
             "--Sandgrain:Helpers:Echo:Arguments:1=--Sandgrain:Transports:0=" + transport,
             "--Sandgrain:Helpers:Echo:ActorTypes:0=IEchoActor",
+            // The FAIL workload kills the helper on purpose, ten times in a row.
+            "--Sandgrain:Helpers:Echo:MaxCrashes=1000",
         ]);
         builder.Logging.ClearProviders();
         builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);

@@ -29,6 +29,7 @@ public sealed class HelperLauncher
     private readonly IReadOnlyDictionary<string, HelperOptions> _helpers;
     private readonly ILogger _logger;
     private readonly string _appDirectory;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StartHistory> _history = new(StringComparer.Ordinal);
 
     /// <summary>Creates a launcher for a helper catalog.</summary>
     /// <exception cref="ArgumentException">A catalog entry is invalid; the message says what to change.</exception>
@@ -110,7 +111,9 @@ public sealed class HelperLauncher
             }
 
             _registry.Reap();
-            return await LaunchAsync(helper, options, started, timeout.Token, cancellationToken).ConfigureAwait(false);
+            var history = _history.GetOrAdd(helper, _ => new StartHistory());
+            history.ThrowIfLooping(helper, options);
+            return await LaunchAsync(helper, options, history, started, timeout.Token, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -136,7 +139,7 @@ public sealed class HelperLauncher
 
     private SiloRecord? FindLive(string helper) => _registry.LiveSilos().FirstOrDefault(r => r.Helper == helper);
 
-    private async Task<SiloRecord> LaunchAsync(string helper, HelperOptions options, Stopwatch started, CancellationToken timeout, CancellationToken caller)
+    private async Task<SiloRecord> LaunchAsync(string helper, HelperOptions options, StartHistory history, Stopwatch started, CancellationToken timeout, CancellationToken caller)
     {
         var paths = CandidatePaths(options.Executable);
         var executable = paths.FirstOrDefault(File.Exists)
@@ -203,7 +206,11 @@ public sealed class HelperLauncher
                 // Keep draining the helper's output while this process lives, so its writes never block on a
                 // full pipe; the Process is released when the helper exits.
                 var child = process;
-                child.Exited += (_, _) => child.Dispose();
+                child.Exited += (_, _) =>
+                {
+                    history.Exited(child.ExitCode, Snapshot(stderr));
+                    child.Dispose();
+                };
                 process = null;
                 return record;
             }
@@ -218,6 +225,7 @@ public sealed class HelperLauncher
                 }
 
                 process.WaitForExit(); // flush the stderr reader
+                history.Exited(process.ExitCode, Snapshot(stderr));
                 throw new HelperStartException(helper, $"Helper '{helper}' ({executable}) exited with code {process.ExitCode} before it registered. Last stderr lines:{Tail(stderr)}", paths, process.ExitCode, Snapshot(stderr));
             }
 
@@ -225,6 +233,7 @@ public sealed class HelperLauncher
 
             // Report only once it is really gone, so a caller that retries never races a half-dead helper.
             await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+            history.Exited(process.ExitCode, Snapshot(stderr));
             throw new HelperStartException(helper, $"Helper '{helper}' ({executable}) did not register within {options.StartTimeout.TotalSeconds:0.#} s and was stopped (Sandgrain:Helpers:{helper}:StartTimeout). Last stderr lines:{Tail(stderr)}", paths, null, Snapshot(stderr));
         }
         finally
@@ -232,6 +241,53 @@ public sealed class HelperLauncher
             await watch.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(registered, exited).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             process?.Dispose();
+        }
+    }
+
+    /// <summary>Recent crashes of one helper (non-zero exits, failed starts), for the restart policy.</summary>
+    private sealed class StartHistory
+    {
+        private readonly Queue<(DateTime At, int ExitCode, IReadOnlyList<string> Stderr)> _crashes = new();
+        private readonly Lock _lock = new();
+
+        /// <summary>Records an exit; a clean exit (code 0, e.g. the idle timeout) is not a crash.</summary>
+        internal void Exited(int exitCode, IReadOnlyList<string> stderr)
+        {
+            if (exitCode == 0)
+            {
+                return;
+            }
+
+            lock (_lock)
+            {
+                _crashes.Enqueue((DateTime.UtcNow, exitCode, stderr));
+            }
+        }
+
+        internal void ThrowIfLooping(string helper, HelperOptions options)
+        {
+            lock (_lock)
+            {
+                var now = DateTime.UtcNow;
+                while (_crashes.Count > 0 && now - _crashes.Peek().At > options.RestartWindow)
+                {
+                    _crashes.Dequeue();
+                }
+
+                if (_crashes.Count < options.MaxCrashes)
+                {
+                    return;
+                }
+
+                var retry = _crashes.Peek().At + options.RestartWindow - now;
+                var last = _crashes.Last();
+                throw new HelperStartException(
+                    helper,
+                    $"Helper '{helper}' crashed {_crashes.Count} times in the last {options.RestartWindow.TotalSeconds:0.#} s (exit codes: {string.Join(", ", _crashes.Select(c => c.ExitCode))}); calls fail at once for another {Math.Max(retry.TotalSeconds, 0):0.#} s instead of starting it again (Sandgrain:Helpers:{helper}:MaxCrashes / RestartWindow). Last stderr lines:{(last.Stderr.Count == 0 ? " (none)" : "\n  " + string.Join("\n  ", last.Stderr))}",
+                    [],
+                    last.ExitCode,
+                    last.Stderr);
+            }
         }
     }
 

@@ -24,6 +24,16 @@ public sealed class HelperOptions
     /// <summary>How long the helper stays up with no connections and no activations. Default 30 s.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How many times the helper may crash (exit with a non-zero code, or fail to start) within
+    /// <see cref="RestartWindow"/>; past that, calls fail at once with the recent exit codes and stderr instead of
+    /// starting it again, until the window has passed — a crash loop must not become a fork loop. Default 5.
+    /// </summary>
+    public int MaxCrashes { get; set; } = 5;
+
+    /// <summary>The window <see cref="MaxCrashes"/> counts in. Default 1 minute.</summary>
+    public TimeSpan RestartWindow { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Checks the entry, returning what is wrong in words that say what to change, or null.</summary>
     internal string? Validate(string name)
     {
@@ -40,6 +50,11 @@ public sealed class HelperOptions
         if (StartTimeout <= TimeSpan.Zero)
         {
             return $"Sandgrain:Helpers:{name}:StartTimeout is {StartTimeout}; it must be positive.";
+        }
+
+        if (MaxCrashes < 1 || RestartWindow <= TimeSpan.Zero)
+        {
+            return $"Sandgrain:Helpers:{name}:MaxCrashes ({MaxCrashes}) must be at least 1 and RestartWindow ({RestartWindow}) positive.";
         }
 
         return IdleTimeout <= TimeSpan.Zero ? $"Sandgrain:Helpers:{name}:IdleTimeout is {IdleTimeout}; it must be positive." : null;
