@@ -183,8 +183,11 @@ public abstract class RuntimeCallTests(SiloFixture silo)
     public async Task AlwaysInterleaveMethod_RunsWhileARequestIsInProgress()
     {
         var actor = silo.Factory.GetGrain<ITurnActor>(Key());
+
+        // Activate and connect first; then Step's request is on the wire before Peek's, and one connection
+        // delivers in order, so Peek arrives while Step is inside its await.
+        await actor.MaxConcurrency();
         var slow = actor.Step(1000);
-        await Task.Delay(100, Token);
         Assert.Equal(2, await actor.Peek(1));
         Assert.Equal(1, await slow);
     }
