@@ -48,6 +48,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         _launcher = launcher;
         _logger = logger;
         _transports = transports.GroupBy(t => t.Scheme).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+        Secret = Security.GroupSecret.LoadOrCreate(container);
         SiloId = launch?.SiloId ?? SiloRecord.NewSiloId();
         Helper = launch?.Helper;
         _idleExit = launch?.IdleTimeout;
@@ -62,6 +63,9 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     internal GroupContainer Container { get; }
 
     internal string SiloId { get; }
+
+    /// <summary>The app group's secret, proven in every handshake.</summary>
+    internal Security.GroupSecret Secret { get; }
 
     internal string? Helper { get; }
 

@@ -106,20 +106,32 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
 
     private async Task<ConnectionContext> ConnectRawAsync()
     {
+        var (connection, siloNonce, ownId) = await OpenRawAsync(silo);
+        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, Sandgrain.Runtime.Security.GroupSecret.LoadOrCreate(silo.Container.Container).Proof(siloNonce, ownId), default);
+        await connection.Transport.Output.FlushAsync(Token);
+        var (kind, _) = await ReadFrameAsync(connection);
+        Assert.Equal(FrameKind.Proof, kind);
+        return connection;
+    }
+
+    /// <summary>Connects to the silo and exchanges hellos; returns the silo's nonce and the silo id this peer claimed.</summary>
+    internal static async Task<(ConnectionContext Connection, byte[] SiloNonce, string OwnSiloId)> OpenRawAsync(SiloFixture silo)
+    {
         using var registry = new SiloRegistry(silo.Container.Container);
         var record = registry.LiveSilos().Single(r => r.ProcessId == silo.SiloProcessId);
         ISandgrainTransport transport = silo.TransportScheme == "shm"
             ? new SharedMemoryTransport(silo.Container.Container)
             : new UnixSocketTransport(silo.Container.Container);
         var connection = await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(record.Addresses.Single(a => a.StartsWith(silo.TransportScheme + ":", StringComparison.Ordinal)))), Token);
-        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(SiloRecord.NewSiloId()), default);
+        var ownId = SiloRecord.NewSiloId();
+        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(ownId, Sandgrain.Runtime.Security.GroupSecret.NewNonce()), default);
         await connection.Transport.Output.FlushAsync(Token);
-        var (kind, _) = await ReadFrameAsync(connection);
+        var (kind, payload) = await ReadFrameAsync(connection);
         Assert.Equal(FrameKind.Hello, kind);
-        return connection;
+        return (connection, Protocol.DecodeHello(new ReadOnlySequence<byte>(payload)).Nonce, ownId);
     }
 
-    private static async Task SendRequestAsync(ConnectionContext connection, ulong correlation, string @interface, string key, uint method, byte[] arguments)
+    internal static async Task SendRequestAsync(ConnectionContext connection, ulong correlation, string @interface, string key, uint method, byte[] arguments)
     {
         using var header = PooledBuffer.Rent();
         Protocol.EncodeRequest(header, new RequestHeader(correlation, RequestFlags.None, 10_000, @interface, key, method, [], null));
@@ -127,7 +139,7 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
         await connection.Transport.Output.FlushAsync(Token);
     }
 
-    private static async Task<(FrameKind Kind, byte[] Payload)> ReadFrameAsync(ConnectionContext connection)
+    internal static async Task<(FrameKind Kind, byte[] Payload)> ReadFrameAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
         while (true)
@@ -146,7 +158,7 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
         }
     }
 
-    private static async Task AssertClosedAsync(ConnectionContext connection)
+    internal static async Task AssertClosedAsync(ConnectionContext connection)
     {
         try
         {

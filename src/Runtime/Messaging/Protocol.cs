@@ -17,6 +17,7 @@ internal enum FrameKind : byte
     Ping = 6,
     Pong = 7,
     Goodbye = 8,
+    Proof = 9,
 }
 
 /// <summary>Why a call failed, as carried in an error frame.</summary>
@@ -61,8 +62,9 @@ internal sealed record RequestHeader(
 /// allocates that many bytes (style.md item 5).
 /// </summary>
 /// <remarks>
-/// Hello: magic "SGRT" (u32), protocol version (u16), flags (u16), silo id (16 ASCII hex digits), proof
-/// length (u16) and proof (empty until group authentication). Request: a MessagePack array
+/// Hello: magic "SGRT" (u32), protocol version (u16), flags (u16), silo id (16 ASCII hex digits), nonce length
+/// (u16) and a fresh nonce. Proof: the HMAC-SHA256 of the group secret over the peer's nonce and the sender's
+/// silo id (see <see cref="Security.GroupSecret"/>); no request is accepted before it checks out. Request: a MessagePack array
 /// [correlation id, flags, timeout ms, interface, key, method id, call chain, traceparent], then the
 /// arguments. Response: [correlation id], then the result. Error: [correlation id, kind, type, message,
 /// stack]. Cancel, Ping, Pong: [id]. Goodbye: [reason].
@@ -102,7 +104,7 @@ internal static class Protocol
         }
 
         kind = (FrameKind)prefix[4];
-        if (kind is < FrameKind.Hello or > FrameKind.Goodbye)
+        if (kind is < FrameKind.Hello or > FrameKind.Proof)
         {
             throw new ProtocolViolationException($"a frame of unknown kind {prefix[4]}");
         }
@@ -131,18 +133,20 @@ internal static class Protocol
         }
     }
 
-    internal static byte[] EncodeHello(string siloId)
+    internal static byte[] EncodeHello(string siloId, ReadOnlySpan<byte> nonce)
     {
-        var hello = new byte[4 + 2 + 2 + 16 + 2];
+        var hello = new byte[4 + 2 + 2 + 16 + 2 + nonce.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(hello, Magic);
         BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(4), Version);
         Encoding.ASCII.GetBytes(siloId, hello.AsSpan(8, 16));
+        BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(24), (ushort)nonce.Length);
+        nonce.CopyTo(hello.AsSpan(26));
         return hello;
     }
 
-    /// <summary>Decodes a hello; returns the peer's silo id.</summary>
+    /// <summary>Decodes a hello; returns the peer's silo id and nonce.</summary>
     /// <exception cref="ProtocolViolationException">Not a Sandgrain hello, another protocol version, or malformed.</exception>
-    internal static string DecodeHello(ReadOnlySequence<byte> payload)
+    internal static (string SiloId, byte[] Nonce) DecodeHello(ReadOnlySequence<byte> payload)
     {
         if (payload.Length is < 26 or > MaxHelloPayload)
         {
@@ -168,13 +172,13 @@ internal static class Protocol
             throw new ProtocolViolationException("a hello with a malformed silo id");
         }
 
-        var proofLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(24));
-        if (26 + proofLength != bytes.Length)
+        var nonceLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(24));
+        if (nonceLength != Security.GroupSecret.NonceLength || 26 + nonceLength != bytes.Length)
         {
-            throw new ProtocolViolationException($"a hello whose proof length {proofLength} does not match its size");
+            throw new ProtocolViolationException($"a hello with a {nonceLength}-byte nonce in {bytes.Length} bytes (expected {Security.GroupSecret.NonceLength} in {26 + Security.GroupSecret.NonceLength})");
         }
 
-        return siloId;
+        return (siloId, bytes[26..]);
     }
 
     internal static void EncodeRequest(Invocation.PooledBuffer header, in RequestHeader request)

@@ -58,12 +58,22 @@ internal sealed class SiloConnection : IAsyncDisposable
         timeout.CancelAfter(runtime.Options.HandshakeTimeout);
         try
         {
-            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(runtime.SiloId), default);
+            var nonce = Security.GroupSecret.NewNonce();
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(runtime.SiloId, nonce), default);
             await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            var remote = await ReadHelloAsync(connection, runtime.Options.MaxFrameSize, timeout.Token).ConfigureAwait(false);
+            var (remote, peerNonce) = Protocol.DecodeHello(await ReadHandshakeFrameAsync(connection, FrameKind.Hello, timeout.Token).ConfigureAwait(false));
             if (expectedSiloId is not null && remote != expectedSiloId)
             {
                 throw new ProtocolViolationException($"the peer identified itself as silo {remote}, but the registry record it was reached through belongs to silo {expectedSiloId}");
+            }
+
+            // Both sides prove they know the group secret before either accepts a request.
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, runtime.Secret.Proof(peerNonce, runtime.SiloId), default);
+            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            var proof = await ReadHandshakeFrameAsync(connection, FrameKind.Proof, timeout.Token).ConfigureAwait(false);
+            if (proof.Length != 32 || !runtime.Secret.Verify(proof.ToArray(), nonce, remote))
+            {
+                throw new ProtocolViolationException($"a proof of app-group membership that does not check out (silo {remote} does not know this group's secret)");
             }
 
             var silo = new SiloConnection(connection, runtime, remote, remoteHelper, logger);
@@ -158,28 +168,29 @@ internal sealed class SiloConnection : IAsyncDisposable
 
     internal static string ChainText(string[] chain) => chain.Length == 0 ? "" : $" (call chain: {string.Join(" → ", chain)})";
 
-    private static async Task<string> ReadHelloAsync(ConnectionContext connection, int maxFrameSize, CancellationToken cancellationToken)
+    /// <summary>Reads one handshake frame of the expected kind (bounded in size).</summary>
+    private static async Task<ReadOnlySequence<byte>> ReadHandshakeFrameAsync(ConnectionContext connection, FrameKind expected, CancellationToken cancellationToken)
     {
         var input = connection.Transport.Input;
         while (true)
         {
             var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
-            if (Protocol.TryReadFrame(ref buffer, Math.Min(maxFrameSize, Protocol.MaxHelloPayload), out var kind, out var payload))
+            if (Protocol.TryReadFrame(ref buffer, Protocol.MaxHelloPayload, out var kind, out var payload))
             {
-                if (kind != FrameKind.Hello)
+                if (kind != expected)
                 {
-                    throw new ProtocolViolationException($"a {kind} frame before the hello");
+                    throw new ProtocolViolationException($"a {kind} frame where a {expected} frame belongs in the handshake");
                 }
 
-                var siloId = Protocol.DecodeHello(payload);
+                var copy = new ReadOnlySequence<byte>(payload.ToArray());
                 input.AdvanceTo(buffer.Start);
-                return siloId;
+                return copy;
             }
 
             if (result.IsCompleted)
             {
-                throw new ProtocolViolationException("the peer closed the connection before its hello");
+                throw new ProtocolViolationException($"the peer closed the connection before its {expected}");
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);
@@ -292,7 +303,7 @@ internal sealed class SiloConnection : IAsyncDisposable
                 break;
 
             default:
-                throw new ProtocolViolationException($"a second {kind} frame");
+                throw new ProtocolViolationException($"a {kind} frame after the handshake");
         }
     }
 
