@@ -37,13 +37,12 @@ public sealed class LaunchTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task EightProcesses_AskingAtTheSameMoment_StartExactlyOneHelper()
     {
-        var go = Path.Combine(_container.Root, "go");
         var clients = new List<Process>();
         var ready = new List<Task>();
         for (var i = 0; i < 8; i++)
         {
-            var start = new ProcessStartInfo(Programs.TestHelper) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "ensure", "--helper", "Hub", "--helper-exe", Programs.TestHelper, "--helper-mode", "serve", "--container", _container.Container.Path, "--group", TestContainer.GroupIdText, "--go", go })
+            var start = new ProcessStartInfo(Programs.TestHelper) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "ensure", "--helper", "Hub", "--helper-exe", Programs.TestHelper, "--helper-mode", "serve", "--container", _container.Container.Path, "--group", TestContainer.GroupIdText, "--wait-for-go", "true" })
             {
                 start.ArgumentList.Add(a);
             }
@@ -61,7 +60,10 @@ public sealed class LaunchTests(ITestOutputHelper output) : IDisposable
         try
         {
             await Task.WhenAll(ready).WaitAsync(TimeSpan.FromSeconds(60), Token);
-            File.WriteAllText(go, "");
+            foreach (var client in clients)
+            {
+                await client.StandardInput.WriteLineAsync("GO".AsMemory(), Token);
+            }
             var records = await Task.WhenAll(clients.Select(async c =>
             {
                 var line = await c.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(TimeSpan.FromSeconds(60), Token);

@@ -65,7 +65,8 @@ public sealed class CounterActor(IActorContext context) : ICounterActor
 
 public sealed class CustomActorException(string message) : Exception(message);
 
-public sealed class TurnActor : ITurnActor
+/// <summary>Counts how many calls are inside at once; the two actors below differ only in [Reentrant].</summary>
+public abstract class TurnCountingActor
 {
     private int _inside;
     private int _max;
@@ -79,35 +80,15 @@ public sealed class TurnActor : ITurnActor
         return at;
     }
 
-    public async Task<int> Peek(int delayMilliseconds)
-    {
-        var at = ++_inside;
-        _max = Math.Max(_max, _inside);
-        await Task.Delay(delayMilliseconds);
-        _inside--;
-        return at;
-    }
+    public Task<int> Peek(int delayMilliseconds) => Step(delayMilliseconds);
 
     public Task<int> MaxConcurrency() => Task.FromResult(_max);
 }
+
+public sealed class TurnActor : TurnCountingActor, ITurnActor;
 
 [Reentrant]
-public sealed class ReentrantTurnActor : IReentrantTurnActor
-{
-    private int _inside;
-    private int _max;
-
-    public async Task<int> Step(int delayMilliseconds)
-    {
-        var at = ++_inside;
-        _max = Math.Max(_max, _inside);
-        await Task.Delay(delayMilliseconds);
-        _inside--;
-        return at;
-    }
-
-    public Task<int> MaxConcurrency() => Task.FromResult(_max);
-}
+public sealed class ReentrantTurnActor : TurnCountingActor, IReentrantTurnActor;
 
 public sealed class CycleActor(IActorContext context) : ICycleActor
 {

@@ -4,8 +4,8 @@
 //                         singleton, publish the record, print READY, stay up until killed
 //   crash                 write a fatal message to stderr and exit 42 before registering
 //   silent                start and never register
-//   ensure --helper NAME --helper-exe PATH --helper-mode MODE --container DIR --group ID [--start-timeout S] [--go FILE]
-//                         wait until FILE exists (so many clients start at the same moment), call
+//   ensure --helper NAME --helper-exe PATH --helper-mode MODE --container DIR --group ID [--start-timeout S] [--wait-for-go true]
+//                         wait for a "GO" line on stdin (so many clients start at the same moment), call
 //                         EnsureRunningAsync and print "RECORD <pid> <silo-id>"
 using Sandgrain.Runtime.Discovery;
 using Sandgrain.Transport;
@@ -74,12 +74,9 @@ switch (mode)
         };
         var launcher = new HelperLauncher(container, registry, helpers);
         Console.WriteLine("WAITING");
-        if (options.TryGetValue("go", out var go))
+        if (options.ContainsKey("wait-for-go"))
         {
-            while (!File.Exists(go))
-            {
-                Thread.Sleep(1);
-            }
+            Console.ReadLine();
         }
 
         var record = await launcher.EnsureRunningAsync(options["helper"]);

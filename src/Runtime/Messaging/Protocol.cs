@@ -235,7 +235,7 @@ internal static class Protocol
             arguments = payload.Slice(r.Consumed);
             return new RequestHeader(correlation, flags, timeout, name, key, method, chain, trace);
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        catch (Exception e) when (IsDecodeFailure(e))
         {
             throw new ProtocolViolationException($"a damaged request header: {e.Message}", e);
         }
@@ -274,7 +274,7 @@ internal static class Protocol
             var stack = r.TryReadNil() ? null : r.ReadString();
             return (correlation, kind, type, message, stack);
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        catch (Exception e) when (IsDecodeFailure(e))
         {
             throw new ProtocolViolationException($"a damaged error frame: {e.Message}", e);
         }
@@ -299,7 +299,7 @@ internal static class Protocol
             rest = payload.Slice(r.Consumed);
             return id;
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException)
+        catch (Exception e) when (IsDecodeFailure(e))
         {
             throw new ProtocolViolationException($"a damaged id frame: {e.Message}", e);
         }
@@ -312,6 +312,10 @@ internal static class Protocol
         w.Write(reason);
         w.Flush();
     }
+
+    /// <summary>The exceptions MessagePackReader throws for damaged or truncated input.</summary>
+    private static bool IsDecodeFailure(Exception e) =>
+        e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException;
 
     private static string ReadBounded(ref MessagePackReader reader, int limit, string what)
     {
