@@ -151,7 +151,7 @@ internal static class Emitter
         s.AppendLine("    file static class Registration");
         s.AppendLine("    {");
         s.AppendLine("        [global::System.Runtime.CompilerServices.ModuleInitializer]");
-        s.AppendLine("        internal static void Register() => " + Invocation + ".ActorTypeRegistry.Register(new " + Invocation + ".ActorInterfaceInfo(");
+        s.AppendLine("        internal static void Register() => " + Invocation + ".ActorTypeRegistry.Register<" + model.FullyQualifiedName + ">(new " + Invocation + ".ActorInterfaceInfo(");
         s.AppendLine("            typeof(" + model.FullyQualifiedName + "),");
         s.AppendLine("            \"" + model.MetadataName + "\",");
         s.AppendLine("            " + Invocation + ".ActorKeyKind." + (model.IsObserver ? "Observer" : model.KeyKind) + ",");

@@ -13,6 +13,22 @@ public interface IActorFactory
 
     /// <summary>A reference to the actor of interface <typeparamref name="TActor"/> with an integer key.</summary>
     TActor GetGrain<TActor>(long key) where TActor : IGrainWithIntegerKey;
+
+    /// <summary>
+    /// Makes <paramref name="observer"/>, an object of this process, callable from other processes: pass the
+    /// returned reference to an actor as an argument and the actor's calls on it run here, over the connection
+    /// the actor's silo has with this process. The object is held until <see cref="DeleteObjectReference{TObserver}"/>;
+    /// its methods may run concurrently, so it must be thread-safe. Calls to it fail at once, with
+    /// <see cref="ActorUnavailableException"/>, once this process is gone or the reference is deleted.
+    /// Shaped like Orleans' <c>IGrainFactory.CreateObjectReference</c>.
+    /// </summary>
+    /// <typeparam name="TObserver">The observer interface (derived from <c>IGrainObserver</c>) the reference exposes.</typeparam>
+    /// <exception cref="ArgumentException"><paramref name="observer"/> does not implement <typeparamref name="TObserver"/>.</exception>
+    TObserver CreateObjectReference<TObserver>(IGrainObserver observer) where TObserver : IGrainObserver;
+
+    /// <summary>Forgets an observer made callable by <see cref="CreateObjectReference{TObserver}"/>; later calls to it fail at once.</summary>
+    /// <param name="observer">The object, or the reference that was returned for it.</param>
+    void DeleteObjectReference<TObserver>(IGrainObserver observer) where TObserver : IGrainObserver;
 }
 
 /// <summary>What an actor implementation can ask of the runtime; take it as a constructor parameter.</summary>

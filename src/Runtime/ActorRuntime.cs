@@ -71,6 +71,9 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
 
     internal ActivationDirectory Directory { get; }
 
+    /// <summary>The objects of this process that other processes may call back.</summary>
+    internal ObserverTable Observers { get; } = new();
+
     /// <summary>The addresses this silo listens on, once started.</summary>
     internal IReadOnlyList<string> Addresses => _registration?.Record.Addresses ?? [];
 
@@ -91,6 +94,29 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
 
     public TActor GetGrain<TActor>(long key) where TActor : IGrainWithIntegerKey =>
         Reference<TActor>(key.ToString(System.Globalization.CultureInfo.InvariantCulture), ActorKeyKind.Integer);
+
+    public TObserver CreateObjectReference<TObserver>(IGrainObserver observer) where TObserver : IGrainObserver
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        var info = RequireObserver(typeof(TObserver));
+        if (observer is ActorProxy existing)
+        {
+            return (TObserver)(object)existing;
+        }
+
+        if (observer is not TObserver)
+        {
+            throw new ArgumentException($"The object is a {observer.GetType().Name}, which does not implement {info.Name}.", nameof(observer));
+        }
+
+        return (TObserver)info.CreateProxy(new ActorReference(info, Observers.Add(info, observer, SiloId), this));
+    }
+
+    public void DeleteObjectReference<TObserver>(IGrainObserver observer) where TObserver : IGrainObserver
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        Observers.Remove(RequireObserver(typeof(TObserver)), observer);
+    }
 
     /// <summary>Starts listening on each configured transport and publishes this silo in the registry.</summary>
     internal async Task StartAsync(CancellationToken cancellationToken)
@@ -261,6 +287,11 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
     {
         var chain = CallContext.OutgoingChain();
         var timeout = ActorCall.TimeoutOverride ?? Options.DefaultCallTimeout;
+        if (target.Info.KeyKind == ActorKeyKind.Observer)
+        {
+            return await CallObserverAsync(target, method, arguments, flags, chain, timeout, cancellationToken).ConfigureAwait(false);
+        }
+
         if (Directory.Hosts(target.Info.Name))
         {
             return await CallLocalAsync(target, method, arguments, chain, timeout, cancellationToken).ConfigureAwait(false);
@@ -268,6 +299,77 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
 
         var connection = await RouteAsync(target.Info, cancellationToken).ConfigureAwait(false);
         return await connection.CallAsync(target, method, arguments, flags, chain, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A request from another silo: an activation here, or an observer object of this process.</summary>
+    internal Task<PooledBuffer> InvokeIncomingAsync(RequestHeader header, ReadOnlyMemory<byte> arguments, CancellationToken cancellationToken)
+    {
+        var info = ActorTypeRegistry.Find(header.Interface);
+        if (info is not { KeyKind: ActorKeyKind.Observer })
+        {
+            return Directory.InvokeAsync(header, arguments, cancellationToken);
+        }
+
+        var method = info.Method(header.MethodId) ?? throw Serializer.UnknownMethod(info.Name, header.MethodId);
+        return Observers.InvokeAsync(this, info, header.Key, method, arguments, cancellationToken);
+    }
+
+    private static ActorInterfaceInfo RequireObserver(Type type)
+    {
+        var info = ActorTypeRegistry.Require(type);
+        return info.KeyKind == ActorKeyKind.Observer
+            ? info
+            : throw new ArgumentException($"{info.Name} is an actor interface; object references are made for observer interfaces (derived from IGrainObserver).");
+    }
+
+    /// <summary>
+    /// A call to an observer: run here when this process made it; otherwise sent over the connection to the silo
+    /// that made it (the one it called from, normally), or a new connection to that silo if it is still alive.
+    /// </summary>
+    private async Task<PooledBuffer?> CallObserverAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, CallFlags flags, string[] chain, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!ObserverKey.TryParse(target.Key, out var silo, out _))
+        {
+            throw new ActorCallException($"'{target.Key}' is not an observer reference.");
+        }
+
+        if (silo == SiloId)
+        {
+            if ((method.Flags & CallFlags.OneWay) != 0)
+            {
+                var copy = PooledBuffer.CopyOf(new ReadOnlySequence<byte>(arguments.WrittenMemory));
+                _ = RunOneWayObserverAsync(target, method, copy);
+                return null;
+            }
+
+            return await Observers.InvokeAsync(this, target.Info, target.Key, method, arguments.WrittenMemory, cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        var connection = _connections.Keys.FirstOrDefault(c => c.RemoteSiloId == silo && c.IsUsable);
+        if (connection is null)
+        {
+            var record = _registry.LiveSilos().FirstOrDefault(r => r.SiloId == silo)
+                ?? throw new ActorUnavailableException($"{target.Info.Name}.{method.Name}: the process that created observer '{target.Key}' (silo {silo}) is gone: this silo has no connection to it and the registry has no live record of it.");
+            connection = await ConnectAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await connection.CallAsync(target, method, arguments, flags, chain, timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RunOneWayObserverAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments)
+    {
+        try
+        {
+            using var result = await Observers.InvokeAsync(this, target.Info, target.Key, method, arguments.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            RuntimeLog.OneWayFailed(_logger, target.Info.Name, target.Key, e);
+        }
+        finally
+        {
+            arguments.Dispose();
+        }
     }
 
     private TActor Reference<TActor>(string key, ActorKeyKind kind)

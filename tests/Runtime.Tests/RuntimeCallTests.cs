@@ -256,6 +256,108 @@ public abstract class RuntimeCallTests(SiloFixture silo)
         });
         Assert.All(await Task.WhenAll(tasks), total => Assert.Equal(50, total));
     }
+
+    [Fact]
+    public async Task Observer_IsCalledBack_InTheCallersProcess()
+    {
+        var publisher = silo.Factory.GetGrain<IPublisherActor>(Key());
+        var observer = new RecordingObserver();
+        var reference = silo.Factory.CreateObjectReference<ITickObserver>(observer);
+        await publisher.Subscribe(reference);
+
+        var answers = await publisher.Publish(7);
+
+        Assert.Equal(["tick 7 in pid " + Environment.ProcessId], answers);
+        Assert.Equal([7], observer.Ticks);
+        await publisher.NotifyAll("hello");
+        Assert.Equal("hello", await observer.Notified.Task.WaitAsync(TimeSpan.FromSeconds(10), Token));
+        silo.Factory.DeleteObjectReference<ITickObserver>(observer);
+    }
+
+    [Fact]
+    public async Task Observer_Deleted_FailsTheActorsCallAtOnce()
+    {
+        var publisher = silo.Factory.GetGrain<IPublisherActor>(Key());
+        var observer = new RecordingObserver();
+        await publisher.Subscribe(silo.Factory.CreateObjectReference<ITickObserver>(observer));
+        silo.Factory.DeleteObjectReference<ITickObserver>(observer);
+
+        var answer = Assert.Single(await publisher.Publish(1));
+
+        Assert.StartsWith(nameof(ActorUnavailableException) + ":", answer, StringComparison.Ordinal);
+        Assert.Contains("no longer exists", answer, StringComparison.Ordinal);
+        Assert.Empty(observer.Ticks);
+    }
+
+    [Fact]
+    public async Task Observer_WhoseProcessIsKilled_FailsAtOnce_OthersStillAnswer()
+    {
+        var key = Key();
+        var publisher = silo.Factory.GetGrain<IPublisherActor>(key);
+        using var subscriber = await silo.StartSubscriberAsync(key);
+        var local = new RecordingObserver();
+        await publisher.Subscribe(silo.Factory.CreateObjectReference<ITickObserver>(local));
+        var before = await publisher.Publish(1);
+        Assert.Equal("tick 1 in pid " + subscriber.Id, before[0]);
+
+        subscriber.Kill();
+        await subscriber.WaitForExitAsync(Token);
+        var watch = Stopwatch.StartNew();
+        var after = await publisher.Publish(2);
+
+        // "At once": well inside the 30 s default call timeout, which is what a deadline-based failure would take.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+        Assert.StartsWith(nameof(ActorUnavailableException) + ":", after[0], StringComparison.Ordinal);
+        Assert.Equal("tick 2 in pid " + Environment.ProcessId, after[1]);
+    }
+
+    [Fact]
+    public async Task References_TravelAsArgumentsAndResults()
+    {
+        var publisher = silo.Factory.GetGrain<IPublisherActor>(Key());
+        var counterKey = Key();
+
+        Assert.Equal(4, await publisher.AddThrough(silo.Factory.GetGrain<ICounterActor>(counterKey), 4));
+        Assert.Equal(4, await silo.Factory.GetGrain<ICounterActor>(counterKey).Get());
+
+        var observer = new RecordingObserver();
+        var reference = silo.Factory.CreateObjectReference<ITickObserver>(observer);
+        var echoed = await publisher.Echo(reference);
+        Assert.NotNull(echoed);
+        Assert.Equal("tick 3 in pid " + Environment.ProcessId, await echoed.OnTick(3));
+        Assert.Null(await publisher.Echo(null));
+    }
+
+    [Fact]
+    public async Task Observer_PassedAsThePlainObject_IsRefusedWithTheFix()
+    {
+        var publisher = silo.Factory.GetGrain<IPublisherActor>(Key());
+
+        var e = await Assert.ThrowsAsync<MessagePack.MessagePackSerializationException>(() => publisher.Subscribe(new RecordingObserver()));
+
+        Assert.Contains("CreateObjectReference<ITickObserver>", e.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class RecordingObserver : ITickObserver
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<int> _ticks = new();
+
+        public int[] Ticks => [.. _ticks];
+
+        public TaskCompletionSource<string> Notified { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<string> OnTick(int number)
+        {
+            _ticks.Enqueue(number);
+            return Task.FromResult($"tick {number} in pid {Environment.ProcessId}");
+        }
+
+        public Task Notify(string message)
+        {
+            Notified.TrySetResult(message);
+            return Task.CompletedTask;
+        }
+    }
 }
 
 public sealed class UnixRuntimeCallTests(UnixSiloFixture silo) : RuntimeCallTests(silo), IClassFixture<UnixSiloFixture>;

@@ -29,25 +29,7 @@ public abstract class SiloFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"))
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in SandgrainArguments().Append("--Sandgrain:ActivationIdleTimeout=00:00:01"))
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        _silo = Process.Start(start)!;
-        _silo.ErrorDataReceived += (_, e) => SiloStderr += e.Data + "\n";
-        _silo.BeginErrorReadLine();
-        var ready = await _silo.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        if (ready?.StartsWith("READY", StringComparison.Ordinal) != true)
-        {
-            throw new InvalidOperationException($"TestSilo did not start: '{ready}' {SiloStderr}");
-        }
+        (_silo, _) = await StartSiloProcessAsync(["--Sandgrain:ActivationIdleTimeout=00:00:01"], "READY", stderr => SiloStderr += stderr);
 
         var builder = Host.CreateApplicationBuilder(SandgrainArguments().ToArray());
         builder.Logging.ClearProviders();
@@ -75,6 +57,53 @@ public abstract class SiloFixture : IAsyncLifetime
         _silo?.Dispose();
         Container.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Starts a TestSilo process that subscribes an observer of its own to a publisher actor, and waits until it has.</summary>
+    public async Task<Process> StartSubscriberAsync(string publisherKey)
+    {
+        var (process, _) = await StartSiloProcessAsync(["--Test:SubscribeTo=" + publisherKey], "SUBSCRIBED", _ => { });
+        return process;
+    }
+
+    private async Task<(Process Process, string Line)> StartSiloProcessAsync(string[] extra, string expected, Action<string> stderr)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in SandgrainArguments().Concat(extra))
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(start)!;
+        var errors = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (errors)
+            {
+                errors.AppendLine(e.Data);
+            }
+
+            stderr(e.Data + "\n");
+        };
+        process.BeginErrorReadLine();
+        while (true)
+        {
+            var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            if (line is null)
+            {
+                throw new InvalidOperationException($"TestSilo exited before printing {expected}: {errors}");
+            }
+
+            if (line.StartsWith(expected, StringComparison.Ordinal))
+            {
+                return (process, line);
+            }
+        }
     }
 
     private IEnumerable<string> SandgrainArguments() =>

@@ -82,3 +82,29 @@ public interface INumberActor : IGrainWithIntegerKey
 {
     Task<long> Square();
 }
+
+/// <summary>An object in a caller's process that actors call back.</summary>
+public interface ITickObserver : IGrainObserver
+{
+    Task<string> OnTick(int number);
+
+    [OneWay]
+    Task Notify(string message);
+}
+
+public interface IPublisherActor : IGrainWithStringKey
+{
+    Task Subscribe(ITickObserver observer);
+
+    /// <summary>Calls every subscriber's OnTick; each answer, or "ExceptionType: message" for a subscriber that failed.</summary>
+    Task<string[]> Publish(int number);
+
+    /// <summary>Sends every subscriber a one-way Notify.</summary>
+    Task NotifyAll(string message);
+
+    /// <summary>Hands a reference back to the caller, as a result.</summary>
+    Task<ITickObserver?> Echo(ITickObserver? observer);
+
+    /// <summary>Calls an actor reference it was given as an argument.</summary>
+    Task<int> AddThrough(ICounterActor counter, int amount);
+}

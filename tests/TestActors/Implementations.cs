@@ -138,6 +138,47 @@ public sealed class NumberActor(IActorContext context) : INumberActor
     public Task<long> Square() => Task.FromResult(context.IntegerKey * context.IntegerKey);
 }
 
+public sealed class PublisherActor : IPublisherActor
+{
+    private readonly List<ITickObserver> _subscribers = [];
+
+    public Task Subscribe(ITickObserver observer)
+    {
+        _subscribers.Add(observer);
+        return Task.CompletedTask;
+    }
+
+    public async Task<string[]> Publish(int number)
+    {
+        var answers = new List<string>();
+        foreach (var subscriber in _subscribers)
+        {
+            try
+            {
+                answers.Add(await subscriber.OnTick(number));
+            }
+            catch (Exception e)
+            {
+                answers.Add(e.GetType().Name + ": " + e.Message);
+            }
+        }
+
+        return [.. answers];
+    }
+
+    public async Task NotifyAll(string message)
+    {
+        foreach (var subscriber in _subscribers)
+        {
+            await subscriber.Notify(message);
+        }
+    }
+
+    public Task<ITickObserver?> Echo(ITickObserver? observer) => Task.FromResult(observer);
+
+    public Task<int> AddThrough(ICounterActor counter, int amount) => counter.Add(amount);
+}
+
 public static class TestActorRegistration
 {
     public static ISandgrainBuilder AddTestActors(this ISandgrainBuilder builder) => builder
@@ -146,5 +187,6 @@ public static class TestActorRegistration
         .AddActor<IReentrantTurnActor, ReentrantTurnActor>()
         .AddActor<ICycleActor, CycleActor>()
         .AddActor<ILifecycleActor, LifecycleActor>()
-        .AddActor<INumberActor, NumberActor>();
+        .AddActor<INumberActor, NumberActor>()
+        .AddActor<IPublisherActor, PublisherActor>();
 }

@@ -13,12 +13,28 @@ builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
 builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-builder.UseSandgrain(silo => silo.AddTestActors());
+var subscribeTo = builder.Configuration["Test:SubscribeTo"];
+if (subscribeTo is null)
+{
+    builder.UseSandgrain(silo => silo.AddTestActors());
+}
+else
+{
+    // Subscriber mode: hosts nothing, subscribes an observer of this process to a publisher, waits to be killed.
+    builder.UseSandgrain();
+}
+
+
 using var host = builder.Build();
 await host.StartAsync();
 var runtime = host.Services.GetRequiredService<IActorFactory>();
 Console.WriteLine($"READY {Environment.ProcessId}");
-_ = runtime;
+if (subscribeTo is not null)
+{
+    var observer = runtime.CreateObjectReference<ITickObserver>(new PrintingObserver());
+    await runtime.GetGrain<IPublisherActor>(subscribeTo).Subscribe(observer);
+    Console.WriteLine("SUBSCRIBED");
+}
 
 if (Environment.GetEnvironmentVariable("SANDGRAIN_HELPER") is not null)
 {
@@ -37,3 +53,10 @@ await Task.Run(() =>
     }
 });
 await host.StopAsync();
+
+internal sealed class PrintingObserver : ITickObserver
+{
+    public Task<string> OnTick(int number) => Task.FromResult($"tick {number} in pid {Environment.ProcessId}");
+
+    public Task Notify(string message) => Task.CompletedTask;
+}

@@ -20,6 +20,7 @@ internal sealed class Activation
     private readonly ActorContext _context;
     private readonly IServiceScope _scope;
     private readonly ILogger _logger;
+    private readonly ActorRuntime? _runtime;
     private readonly Lazy<Task> _activated;
     private readonly CancellationTokenSource _lifetime = new();
     private int _running;
@@ -34,6 +35,7 @@ internal sealed class Activation
         Id = Info.Name + "/" + key;
         Directory = directory;
         _logger = logger;
+        _runtime = factory as ActorRuntime;
         Scheduler = new TurnScheduler();
         _scope = services.CreateScope();
         _context = new ActorContext(this, factory);
@@ -86,7 +88,12 @@ internal sealed class Activation
                     await RunOnSchedulerAsync(() =>
                     {
                         CallContext.Current = context;
-                        return Info.Dispatcher.InvokeAsync(Instance, methodId, arguments, result, cancellationToken).AsTask();
+
+                        // The arguments are decoded before the dispatcher's first await: references among them belong to this runtime.
+                        using (Invocation.ReferenceContext.Enter(_runtime))
+                        {
+                            return Info.Dispatcher.InvokeAsync(Instance, methodId, arguments, result, cancellationToken).AsTask();
+                        }
                     }).ConfigureAwait(false);
                     return result;
                 }

@@ -52,7 +52,10 @@ public abstract class ActorProxy
         using var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken, decode: true).ConfigureAwait(false);
         try
         {
-            return Serializer.ReadResult<T>(result!.WrittenMemory);
+            using (ReferenceContext.Enter(Reference.Runtime))
+            {
+                return Serializer.ReadResult<T>(result!.WrittenMemory);
+            }
         }
         catch (MessagePack.MessagePackSerializationException e)
         {

@@ -102,12 +102,17 @@ public static class ActorTypeRegistry
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, ActorInterfaceInfo> s_byType = new();
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ActorInterfaceInfo> s_byName = new(StringComparer.Ordinal);
 
-    /// <summary>Registers an interface (called by generated code).</summary>
-    public static void Register(ActorInterfaceInfo info)
+    /// <summary>
+    /// Registers an interface (called by generated code), and the formatter that lets references to it be passed
+    /// as arguments and results.
+    /// </summary>
+    public static void Register<TInterface>(ActorInterfaceInfo info)
+        where TInterface : class
     {
         ArgumentNullException.ThrowIfNull(info);
         s_byType[info.InterfaceType] = info;
         s_byName[info.Name] = info;
+        GeneratedFormatters.Register<TInterface?>(new ActorReferenceFormatter<TInterface>());
     }
 
     /// <summary>The description of an interface type, or null when no proxy was generated for it.</summary>
@@ -129,5 +134,5 @@ public static class ActorTypeRegistry
     public static ActorInterfaceInfo? Find(string name) => s_byName.GetValueOrDefault(name);
 
     internal static ActorInterfaceInfo Require(Type interfaceType) =>
-        Find(interfaceType) ?? throw new InvalidOperationException($"No Sandgrain proxy was generated for {interfaceType.FullName}. The assembly that declares it must reference the Sandgrain.Runtime.Generator analyzer, and the interface must derive from IGrainWithStringKey, IGrainWithGuidKey or IGrainWithIntegerKey.");
+        Find(interfaceType) ?? throw new InvalidOperationException($"No Sandgrain proxy was generated for {interfaceType.FullName}. The assembly that declares it must reference the Sandgrain.Runtime.Generator analyzer, and the interface must derive from IGrainWithStringKey, IGrainWithGuidKey, IGrainWithIntegerKey or IGrainObserver.");
 }

@@ -30,6 +30,7 @@ internal enum ErrorKind : byte
     CallCycle = 5,
     Cancelled = 6,
     Timeout = 7,
+    Unavailable = 8,
 }
 
 [Flags]

@@ -326,9 +326,10 @@ internal sealed class SiloConnection : IAsyncDisposable
             _running[header.CorrelationId] = cancellation;
         }
 
+        PooledBuffer? result = null;
         try
         {
-            using var result = await _runtime.Directory.InvokeAsync(header, arguments.WrittenMemory, cancellation.Token).ConfigureAwait(false);
+            result = await _runtime.InvokeIncomingAsync(header, arguments.WrittenMemory, cancellation.Token).ConfigureAwait(false);
             if (!oneWay)
             {
                 using var encoded = PooledBuffer.Rent();
@@ -336,9 +337,9 @@ internal sealed class SiloConnection : IAsyncDisposable
                 await SendAsync(FrameKind.Response, encoded.WrittenMemory, result.WrittenMemory, null).ConfigureAwait(false);
             }
         }
-        catch (ActorUnavailableException)
+        catch (ActorUnavailableException) when (result is not null)
         {
-            // The caller is gone; nobody waits for the answer.
+            // The call ran, but the caller is gone; nobody waits for the answer.
         }
         catch (Exception e)
         {
@@ -365,6 +366,7 @@ internal sealed class SiloConnection : IAsyncDisposable
         }
         finally
         {
+            result?.Dispose();
             _running.TryRemove(header.CorrelationId, out _);
             arguments.Dispose();
             SandgrainTelemetry.CallCompleted(header.Interface, SandgrainTelemetry.Outcome(failure), "incoming", started);

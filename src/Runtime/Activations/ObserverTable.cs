@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Sandgrain.Runtime.Invocation;
+
+namespace Sandgrain.Runtime.Activations;
+
+/// <summary>
+/// The objects of this process that other processes may call back (Orleans' <c>IGrainObserver</c> shape): made
+/// callable by <see cref="IActorFactory.CreateObjectReference{TObserver}"/>, held until
+/// <see cref="IActorFactory.DeleteObjectReference{TObserver}"/>. Observer calls are not turns: they run as they
+/// arrive, concurrently, so an observer object must be thread-safe.
+/// </summary>
+internal sealed class ObserverTable
+{
+    private readonly ConcurrentDictionary<string, Entry> _objects = new(StringComparer.Ordinal);
+    private readonly ConditionalWeakTable<object, ConcurrentDictionary<Type, string>> _keys = [];
+
+    internal int Count => _objects.Count;
+
+    /// <summary>Registers an object (once per object and interface) and returns its key.</summary>
+    internal string Add(ActorInterfaceInfo info, object target, string siloId)
+    {
+        var keys = _keys.GetOrCreateValue(target);
+        return keys.GetOrAdd(info.InterfaceType, _ =>
+        {
+            var key = ObserverKey.Create(siloId);
+            _objects[key] = new Entry(info, target);
+            return key;
+        });
+    }
+
+    /// <summary>Forgets an object; later calls to it fail at once. Returns false when it was not registered.</summary>
+    internal bool Remove(ActorInterfaceInfo info, object target)
+    {
+        if (target is ActorProxy proxy)
+        {
+            return _objects.TryRemove(proxy.Reference.Key, out _);
+        }
+
+        return _keys.TryGetValue(target, out var keys) && keys.TryRemove(info.InterfaceType, out var key) && _objects.TryRemove(key, out _);
+    }
+
+    /// <summary>Runs a call on a registered object and returns its encoded result.</summary>
+    internal async Task<PooledBuffer> InvokeAsync(ActorRuntime runtime, ActorInterfaceInfo info, string key, ActorMethodInfo method, ReadOnlyMemory<byte> arguments, CancellationToken cancellationToken)
+    {
+        if (!_objects.TryGetValue(key, out var entry) || entry.Info != info)
+        {
+            throw new ActorUnavailableException($"{info.Name}.{method.Name}: observer '{key}' no longer exists in its process (DeleteObjectReference was called, or it was never created there).");
+        }
+
+        var result = PooledBuffer.Rent();
+        try
+        {
+            ValueTask call;
+            using (ReferenceContext.Enter(runtime))
+            {
+                CallContext.Current = null;
+                call = info.Dispatcher.InvokeAsync(entry.Target, method.Id, arguments, result, cancellationToken);
+            }
+
+            await call.ConfigureAwait(false);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    private sealed record Entry(ActorInterfaceInfo Info, object Target);
+}
