@@ -48,6 +48,9 @@ public interface IDeviceActor : IGrainWithStringKey
     [OneWay]
     Task Blink(int times);
 
+    /// <summary>Runs a calibration that takes <paramref name="milliseconds"/>; returns the state afterwards.</summary>
+    Task<DeviceInfo> Calibrate(int milliseconds, CancellationToken cancellationToken = default);
+
     /// <summary>The device's state.</summary>
     [ReadOnly]
     Task<DeviceInfo> Describe();

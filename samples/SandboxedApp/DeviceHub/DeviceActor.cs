@@ -21,7 +21,14 @@ public sealed class DeviceActor(IActorContext context, GroupContainer container,
     {
         if (File.Exists(StatePath))
         {
-            _state.Opens = JsonSerializer.Deserialize<int>(File.ReadAllText(StatePath));
+            try
+            {
+                _state.Opens = JsonSerializer.Deserialize<int>(File.ReadAllText(StatePath));
+            }
+            catch (JsonException e)
+            {
+                log.LogWarning("Device {Device}: the saved state in {Path} is unreadable ({Reason}); starting from 0", context.Key, StatePath, e.Message);
+            }
         }
 
         // The helper's own work: a timer, run as a turn of this actor.
@@ -43,7 +50,11 @@ public sealed class DeviceActor(IActorContext context, GroupContainer container,
     public Task<DeviceInfo> Open(OpenOptions options, CancellationToken cancellationToken = default)
     {
         _state.Opens++;
-        File.WriteAllText(StatePath, JsonSerializer.Serialize(_state.Opens));
+
+        // Written aside and renamed over the old file, so a kill -9 mid-write leaves the old count, not half a file.
+        var temporary = StatePath + ".tmp";
+        File.WriteAllText(temporary, JsonSerializer.Serialize(_state.Opens));
+        File.Move(temporary, StatePath, overwrite: true);
         return Task.FromResult(Copy());
     }
 
@@ -51,6 +62,12 @@ public sealed class DeviceActor(IActorContext context, GroupContainer container,
     {
         _state.Blinks += times;
         return Task.CompletedTask;
+    }
+
+    public async Task<DeviceInfo> Calibrate(int milliseconds, CancellationToken cancellationToken = default)
+    {
+        await Task.Delay(milliseconds, cancellationToken);
+        return Copy();
     }
 
     public Task<DeviceInfo> Describe() => Task.FromResult(Copy());
