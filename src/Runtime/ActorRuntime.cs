@@ -176,10 +176,11 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
             await listener.UnbindAsync().ConfigureAwait(false);
         }
 
-        await Task.WhenAll(_connections.Keys.Select(c => c.SayGoodbyeAsync("the silo is shutting down"))).ConfigureAwait(false);
-        var deactivated = await Directory.DeactivateAllAsync().ConfigureAwait(false);
+        // Out of the registry first, so no caller picks this silo while it says goodbye and deactivates.
         _registration?.Dispose();
         _registration = null;
+        await Task.WhenAll(_connections.Keys.Select(c => c.SayGoodbyeAsync("the silo is shutting down"))).ConfigureAwait(false);
+        var deactivated = await Directory.DeactivateAllAsync().ConfigureAwait(false);
         foreach (var connection in _connections.Keys)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
@@ -431,10 +432,42 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
             return cached.Value.Result;
         }
 
-        var record = FindHost(info) ?? await LaunchHostAsync(info, cancellationToken).ConfigureAwait(false);
-        var connection = await ConnectAsync(record, cancellationToken).ConfigureAwait(false);
-        _routes[info.Name] = record.SiloId;
-        return connection;
+        while (true)
+        {
+            var record = FindHost(info) ?? await LaunchHostAsync(info, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var connection = await ConnectAsync(record, cancellationToken).ConfigureAwait(false);
+                _routes[info.Name] = record.SiloId;
+                return connection;
+            }
+            catch (ActorUnavailableException)
+            {
+                // A silo killed a moment ago can look alive until the kernel has closed all its files. Nothing
+                // was sent, so looking again (and launching a new helper) is safe.
+                if (!await IsDyingAsync(record, cancellationToken).ConfigureAwait(false))
+                {
+                    throw;
+                }
+            }
+        }
+    }
+
+    /// <summary>True when a silo that refused a connection loses its registry lock within a second: it was dying.</summary>
+    private async Task<bool> IsDyingAsync(SiloRecord record, CancellationToken cancellationToken)
+    {
+        var deadline = Environment.TickCount64 + 1_000;
+        while (Environment.TickCount64 < deadline)
+        {
+            if (!_registry.LiveSilos().Any(r => r.SiloId == record.SiloId))
+            {
+                return true;
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        return false;
     }
 
     private SiloRecord? FindHost(ActorInterfaceInfo info) =>

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packages the sample as two signed macOS apps that share one app group:
 #   Sample.app  the app (App) with its helpers DeviceHub and FrameSource next to it in Contents/MacOS
-#   Viewer.app  a second app of the same group, which finds the helpers through the registry
+#   Viewer.app  a second app of the same group, started on its own, which finds FrameSource through the
+#               registry in the group container
 # Usage: samples/SandboxedApp/macos/package.sh --help
 #
 # NOT RUN YET: no Mac was available while this was written (README.md, "What has been run, where").
@@ -293,8 +294,8 @@ install_aot_helper() { # helper Contents/MacOS
   local h=$1 macos=$2 built=$work/publish/$1/$1
   [ -f "$built" ] || die "NativeAOT publish of $h left no $built"
   is_macho_executable "$built" || die "$built is not a Mach-O executable: $(file -b "$built")"
-  # This replaces the JIT apphost that App's project reference to DeviceHub copied there. DeviceHub.dll and
-  # its .json files stay: App.deps.json lists DeviceHub.dll, and the host refuses to start if it is missing.
+  # This replaces the JIT apphost that App's project reference to the helper copied there. <helper>.dll and
+  # its .json files stay: App.deps.json lists the .dll, and the host refuses to start if one is missing.
   rm -f "${macos:?}/$h"
   cp -p "$built" "$macos/$h"
   chmod 755 "$macos/$h"
@@ -326,9 +327,10 @@ merge_jit_helper() { # helper Contents/MacOS
 }
 
 set_group_id() { # Contents/MacOS
-  # Points Sandgrain:GroupId in each appsettings*.json at the group this script signs into the app.
+  # Points Sandgrain:GroupId in each *appsettings*.json (the Viewer reads viewer.appsettings.json) at the
+  # group this script signs into the app.
   local macos=$1 settings current found=0
-  for settings in "$macos"/appsettings*.json; do
+  for settings in "$macos"/*appsettings*.json; do
     [ -f "$settings" ] || continue
     current=$(sed -n 's/.*"GroupId"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$settings")
     [ -n "$current" ] || continue
@@ -342,13 +344,13 @@ set_group_id() { # Contents/MacOS
       echo "${settings#"$out"/}: GroupId $group"
     fi
   done
-  [ "$found" = 1 ] || warn "no appsettings*.json with a Sandgrain GroupId in $macos: the app must be told '$group' some other way"
+  [ "$found" = 1 ] || warn "no *appsettings*.json with a Sandgrain GroupId in $macos: the app must be told '$group' some other way"
 }
 
 check_catalog() { # Contents/MacOS
   # Warns about helper executables named in the configuration that are not where the launcher looks.
   local macos=$1 settings executable
-  for settings in "$macos"/appsettings*.json; do
+  for settings in "$macos"/*appsettings*.json; do
     [ -f "$settings" ] || continue
     sed -n 's/.*"Executable"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$settings" | while IFS= read -r executable; do
       case $executable in /*) continue ;; esac
@@ -356,6 +358,21 @@ check_catalog() { # Contents/MacOS
         warn "${settings#"$out"/} names helper '$executable', which is not in Contents/MacOS or Contents/Helpers"
     done
   done
+}
+
+detach_viewer() { # Contents/MacOS of Sample.app
+  # With Demo:StartViewer the App starts ./Viewer itself (handy under dotnet run). Inside the bundle that
+  # child would run in the App's sandbox (inherit, sandbox-facts §5): a helper, not a second app, and a JIT
+  # one, needing com.apple.security.cs.allow-jit, which an inheriting child must not carry. The Viewer ships
+  # as Viewer.app instead, so its executable leaves Sample.app (Viewer.dll stays: App.deps.json lists it)
+  # and the demo switch is turned off.
+  local macos=$1 settings=$1/appsettings.json
+  rm -f "$macos/Viewer"
+  if [ -f "$settings" ] && grep -q '"StartViewer"' "$settings"; then
+    sed 's/\("StartViewer"[[:space:]]*:[[:space:]]*\)true/\1false/' "$settings" >"$settings.new"
+    mv "$settings.new" "$settings"
+    echo "Sample.app: Demo:StartViewer is false; Viewer.app is started on its own"
+  fi
 }
 
 step "Assemble"
@@ -372,6 +389,7 @@ for h in "${helpers[@]}"; do
     merge_jit_helper "$h" "$sample_app/Contents/MacOS"
   fi
 done
+detach_viewer "$sample_app/Contents/MacOS"
 for app in "$sample_app" "$viewer_app"; do
   set_group_id "$app/Contents/MacOS"
   check_catalog "$app/Contents/MacOS"

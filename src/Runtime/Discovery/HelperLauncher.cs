@@ -110,6 +110,22 @@ public sealed class HelperLauncher
                 return startedByOther;
             }
 
+            // A previous instance that said goodbye and removed its record may still be finishing its shutdown;
+            // a new one started now would find the instance lock taken and exit. Wait for the old one to let go.
+            try
+            {
+                using var previous = await FileLock.AcquireAsync(Path.Combine(_container.GetSandgrainFolder(InstanceFolder), helper + ".lock"), timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new HelperStartException(helper, $"Helper '{helper}' did not start within {options.StartTimeout.TotalSeconds:0.#} s: a previous instance has no live record but still holds its instance lock (it is shutting down, or hangs doing so) (Sandgrain:Helpers:{helper}:StartTimeout).", []);
+            }
+
+            if (FindLive(helper) is { } startedByHand)
+            {
+                return startedByHand;
+            }
+
             _registry.Reap();
             var history = _history.GetOrAdd(helper, _ => new StartHistory());
             history.ThrowIfLooping(helper, options);
