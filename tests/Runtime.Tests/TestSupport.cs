@@ -24,7 +24,10 @@ internal static class Programs
 
     public static string Cli => Path.Combine(AppContext.BaseDirectory, "sandgrain");
 
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string executable, params string[] arguments)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string executable, params string[] arguments) =>
+        RunAsync(executable, TimeSpan.FromSeconds(60), arguments);
+
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string executable, TimeSpan timeout, params string[] arguments)
     {
         var start = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in arguments)
@@ -35,7 +38,7 @@ internal static class Programs
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(timeout);
         return (process.ExitCode, await stdout, await stderr);
     }
 

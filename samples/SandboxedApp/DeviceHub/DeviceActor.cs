@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Sandgrain;
 using Sandgrain.Transport;
@@ -21,13 +20,13 @@ public sealed class DeviceActor(IActorContext context, GroupContainer container,
     {
         if (File.Exists(StatePath))
         {
-            try
+            if (int.TryParse(File.ReadAllText(StatePath), System.Globalization.CultureInfo.InvariantCulture, out var opens))
             {
-                _state.Opens = JsonSerializer.Deserialize<int>(File.ReadAllText(StatePath));
+                _state.Opens = opens;
             }
-            catch (JsonException e)
+            else
             {
-                log.LogWarning("Device {Device}: the saved state in {Path} is unreadable ({Reason}); starting from 0", context.Key, StatePath, e.Message);
+                log.LogWarning("Device {Device}: the saved state in {Path} is unreadable; starting from 0", context.Key, StatePath);
             }
         }
 
@@ -53,7 +52,7 @@ public sealed class DeviceActor(IActorContext context, GroupContainer container,
 
         // Written aside and renamed over the old file, so a kill -9 mid-write leaves the old count, not half a file.
         var temporary = StatePath + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(_state.Opens));
+        File.WriteAllText(temporary, _state.Opens.ToString(System.Globalization.CultureInfo.InvariantCulture));
         File.Move(temporary, StatePath, overwrite: true);
         return Task.FromResult(Copy());
     }

@@ -12,7 +12,7 @@ namespace Sandgrain.Runtime.Discovery;
 /// </summary>
 /// <remarks>
 /// Seed 001: shared helpers are command-line tools launched on demand by whichever process needs them first.
-/// Children started with posix_spawn/NSTask inherit the parent's sandbox (sandbox-facts §6).
+/// Children started with posix_spawn/NSTask inherit the parent's sandbox (sandbox-facts §5).
 /// </remarks>
 public sealed class HelperLauncher
 {
