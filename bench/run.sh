@@ -40,6 +40,22 @@ for t in "${transports[@]}"; do
   esac
 done
 
+# The same actor workloads with the echo helper published as NativeAOT (the client stays JIT, like an app).
+if command -v clang >/dev/null; then
+  echo "# publish: NativeAOT echo helper" >&2
+  rid=$(dotnet --info | awk '/^ *RID:/ { print $2; exit }')
+  dotnet publish "$root/bench/Sandgrain.Bench" -c Release -r "$rid" -p:SandgrainAot=true -o "$out/aot" -v quiet -nologo >&2
+  for t in "${transports[@]}"; do
+    case "$t" in
+      unix|shm)
+        echo "# actors: $t, NativeAOT helper" >&2
+        timeout 300 "$out/dotnet/Sandgrain.Bench" actors --transport "$t" --helper-exe "$out/aot/Sandgrain.Bench" | tee -a "$results" ;;
+    esac
+  done
+else
+  echo "# NativeAOT lines skipped: clang is not installed (apt-get install -y clang zlib1g-dev)" >&2
+fi
+
 echo "# launch alone" >&2
 timeout 120 "$out/dotnet/Sandgrain.Bench" launch | tee -a "$results"
 

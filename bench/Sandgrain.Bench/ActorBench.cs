@@ -18,16 +18,21 @@ internal static class ActorBench
     public static async Task<int> RunAsync(BenchOptions options)
     {
         var transport = options.Get("transport", "unix");
-        var peer = "sandgrain-" + transport;
-        var note = Report.BuildNote("inline-scheduling" + (transport == "shm" ? ",spin-50us" : ""));
+
+        // --helper-exe: the echo helper published separately (NativeAOT); the client stays this JIT process.
+        var helperExe = options.Get("helper-exe", Environment.ProcessPath!);
+        var aot = helperExe != Environment.ProcessPath;
+        var helperKind = aot ? "NativeAOT-helper" : "JIT-helper";
+        var peer = "sandgrain-" + transport + (aot ? "-aot" : "");
+        var note = Report.BuildNote("inline-scheduling" + (transport == "shm" ? ",spin-50us" : "") + "," + helperKind);
         var root = Path.Combine("/tmp", "sg-bench-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
         try
         {
-            var cold = await ColdStartAsync(root, transport, options.GetInt("w4-runs", 10));
-            Report.Line(peer, "W4", Median(cold), "ms", Report.BuildNote($"spawn-by-launcher-to-first-Echo,median-of-{cold.Count},JIT-helper"));
+            var cold = await ColdStartAsync(root, transport, helperExe, options.GetInt("w4-runs", 10));
+            Report.Line(peer, "W4", Median(cold), "ms", Report.BuildNote($"spawn-by-launcher-to-first-Echo,median-of-{cold.Count},{helperKind}"));
 
-            using var host = await StartClientAsync(root, transport);
+            using var host = await StartClientAsync(root, transport, helperExe);
             var factory = host.Services.GetRequiredService<IActorFactory>();
             var echo = factory.GetGrain<IEchoActor>("w1");
             var payload = new byte[64];
@@ -53,7 +58,7 @@ internal static class ActorBench
 
             var perSecond = await ThroughputAsync(factory, payload, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
             Report.Line(peer, "W2", perSecond, "calls_per_s", note + ",64-in-flight,1s-warmup");
-            Report.Line(peer, "RSS", PeakRssMiB(serverPid), "MiB", note + ",server-VmHWM-after-W2,JIT-helper");
+            Report.Line(peer, "RSS", PeakRssMiB(serverPid), "MiB", note + ",server-VmHWM-after-W2");
 
             var bulk = new byte[1 << 20];
             var sink = factory.GetGrain<IEchoActor>("w3");
@@ -102,13 +107,13 @@ internal static class ActorBench
         return 0;
     }
 
-    private static async Task<IHost> StartClientAsync(string root, string transport)
+    private static async Task<IHost> StartClientAsync(string root, string transport, string helperExe)
     {
         var builder = Host.CreateApplicationBuilder([
             "--Sandgrain:GroupId=" + Group,
             "--Sandgrain:ContainerPath=" + root,
             "--Sandgrain:Transports:0=" + transport,
-            "--Sandgrain:Helpers:Echo:Executable=" + Environment.ProcessPath,
+            "--Sandgrain:Helpers:Echo:Executable=" + helperExe,
             "--Sandgrain:Helpers:Echo:Arguments:0=actors-server",
             "--Sandgrain:Helpers:Echo:Arguments:1=--Sandgrain:Transports:0=" + transport,
             "--Sandgrain:Helpers:Echo:ActorTypes:0=IEchoActor",
@@ -125,12 +130,12 @@ internal static class ActorBench
     }
 
     /// <summary>W4: from the first call (which makes the launcher spawn the helper) to its reply.</summary>
-    private static async Task<List<double>> ColdStartAsync(string root, string transport, int runs)
+    private static async Task<List<double>> ColdStartAsync(string root, string transport, string helperExe, int runs)
     {
         var times = new List<double>();
         for (var i = 0; i < runs; i++)
         {
-            using var host = await StartClientAsync(root, transport);
+            using var host = await StartClientAsync(root, transport, helperExe);
             var echo = host.Services.GetRequiredService<IActorFactory>().GetGrain<IEchoActor>("cold");
             var watch = Stopwatch.StartNew();
             await echo.Echo(new byte[64]);
