@@ -92,6 +92,66 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
         await client.StopAsync(Token);
     }
 
+    [Fact]
+    public async Task EightClientProcesses_FirstCallAtTheSameMoment_StartExactlyOneHelper()
+    {
+        var clients = new List<Process>();
+        try
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in ClientArguments("unix").Append("--Test:CallOnGo=race"))
+                {
+                    start.ArgumentList.Add(a);
+                }
+
+                clients.Add(Process.Start(start)!);
+            }
+
+            foreach (var client in clients)
+            {
+                while (await client.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(TimeSpan.FromSeconds(60), Token) is { } line && line != "WAITING")
+                {
+                }
+            }
+
+            // Released together: each makes its first call to an actor no live silo hosts yet.
+            foreach (var client in clients)
+            {
+                await client.StandardInput.WriteLineAsync("GO".AsMemory(), Token);
+                await client.StandardInput.FlushAsync(Token);
+            }
+
+            var answers = await Task.WhenAll(clients.Select(async c =>
+            {
+                var line = await c.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(TimeSpan.FromSeconds(60), Token);
+                output.WriteLine($"client {c.Id}: {line}");
+                return line ?? "(exited) " + await c.StandardError.ReadToEndAsync(Token);
+            }));
+
+            Assert.All(answers, a => Assert.StartsWith("ANSWER ", a, StringComparison.Ordinal));
+            using var registry = new SiloRegistry(_container.Container);
+            var helper = Assert.Single(registry.LiveSilos(), r => r.Helper == "Tests");
+            Assert.All(answers, a => Assert.EndsWith("@" + helper.ProcessId, a, StringComparison.Ordinal));
+
+            // One activation served them all: the counts are 1 to 8.
+            Assert.Equal(Enumerable.Range(1, 8), answers.Select(a => int.Parse(a.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture)).Order());
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                if (!client.HasExited)
+                {
+                    client.Kill();
+                }
+
+                client.Dispose();
+            }
+        }
+    }
+
     public void Dispose()
     {
         using (var registry = new SiloRegistry(_container.Container))
@@ -118,16 +178,19 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    private string[] ClientArguments(string transport) =>
+    [
+        "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
+        "--Sandgrain:ContainerPath=" + _container.Container.Path,
+        "--Sandgrain:Transports:0=" + transport,
+        "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
+        "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
+        "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:30",
+    ];
+
     private async Task<IHost> StartClientAsync(string transport)
     {
-        var builder = Host.CreateApplicationBuilder([
-            "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
-            "--Sandgrain:ContainerPath=" + _container.Container.Path,
-            "--Sandgrain:Transports:0=" + transport,
-            "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
-            "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
-            "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:30",
-        ]);
+        var builder = Host.CreateApplicationBuilder(ClientArguments(transport));
         builder.Logging.ClearProviders();
         builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
         builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);

@@ -1,7 +1,8 @@
 // A silo hosting the test actors, for cross-process runtime tests. Configuration comes from the command
 // line (--Sandgrain:GroupId=…, --Sandgrain:ContainerPath=…, --Sandgrain:Transports:0=shm …). Prints
 // "READY <pid>" once it is registered, and runs until killed or its stdin closes; launched as a helper, it
-// runs until it goes idle.
+// runs until it goes idle. Two client modes host nothing: --Test:SubscribeTo=<key> subscribes an observer of
+// this process to a publisher; --Test:CallOnGo=<key> waits for a line on stdin, then makes its first call.
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,16 +15,15 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLe
 builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
 builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
 var subscribeTo = builder.Configuration["Test:SubscribeTo"];
-if (subscribeTo is null)
+var callOnGo = builder.Configuration["Test:CallOnGo"];
+if (subscribeTo is null && callOnGo is null)
 {
     builder.UseSandgrain(silo => silo.AddTestActors());
 }
 else
 {
-    // Subscriber mode: hosts nothing, subscribes an observer of this process to a publisher, waits to be killed.
     builder.UseSandgrain();
 }
-
 
 using var host = builder.Build();
 await host.StartAsync();
@@ -34,6 +34,17 @@ if (subscribeTo is not null)
     var observer = runtime.CreateObjectReference<ITickObserver>(new PrintingObserver());
     await runtime.GetGrain<IPublisherActor>(subscribeTo).Subscribe(observer);
     Console.WriteLine("SUBSCRIBED");
+}
+
+if (callOnGo is not null)
+{
+    Console.WriteLine("WAITING");
+    _ = Console.ReadLine();
+    var counter = runtime.GetGrain<ICounterActor>(callOnGo);
+    var count = await counter.Add(1);
+    Console.WriteLine($"ANSWER {count} {await counter.WhereAmI()}");
+    await host.StopAsync();
+    return;
 }
 
 if (Environment.GetEnvironmentVariable("SANDGRAIN_HELPER") is not null)
