@@ -235,16 +235,33 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
         }
     }
 
-    /// <summary>Serves an incoming connection from another silo.</summary>
-    internal async Task AcceptAsync(ConnectionContext connection)
+    /// <summary>
+    /// Serves an incoming connection from another silo; one over <see cref="SandgrainOptions.MaxConnections"/> on
+    /// its listener is refused before its handshake, so it costs no more than its accept.
+    /// </summary>
+    internal async Task AcceptAsync(ConnectionContext connection, System.Runtime.CompilerServices.StrongBox<int> open, string address)
     {
+        var count = Interlocked.Increment(ref open.Value);
         try
         {
-            await SiloConnection.EstablishAsync(connection, this, expectedSiloId: null, remoteHelper: null, _logger, CancellationToken.None).ConfigureAwait(false);
+            if (count > Options.MaxConnections)
+            {
+                var reason = $"silo {SiloId} already holds {Options.MaxConnections} connections at {address}; connection {count} is over the limit of {Options.MaxConnections} (Sandgrain:MaxConnections)";
+                RuntimeLog.InboundRefused(_logger, reason);
+                await SiloConnection.RefuseAsync(connection, reason).ConfigureAwait(false);
+                return;
+            }
+
+            var silo = await SiloConnection.EstablishAsync(connection, this, expectedSiloId: null, remoteHelper: null, _logger, CancellationToken.None).ConfigureAwait(false);
+            await silo.Closed.ConfigureAwait(false);
         }
         catch (ProtocolViolationException e)
         {
             RuntimeLog.InboundRefused(_logger, e.Message);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref open.Value);
         }
     }
 
@@ -549,6 +566,8 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
 
     private async Task AcceptLoopAsync(IConnectionListener listener)
     {
+        var open = new System.Runtime.CompilerServices.StrongBox<int>();
+        var address = listener.EndPoint.ToString()!;
         while (true)
         {
             ConnectionContext? connection;
@@ -566,7 +585,7 @@ internal sealed class ActorRuntime : IActorFactory, IAsyncDisposable
                 return;
             }
 
-            _ = AcceptAsync(connection);
+            _ = AcceptAsync(connection, open, address);
         }
     }
 }

@@ -80,3 +80,16 @@ public sealed class ActorNotHostedException : ActorCallException
     {
     }
 }
+
+/// <summary>
+/// A call was refused because a configured limit was reached in the silo that received it. Names the option,
+/// the value it would have reached and the limit.
+/// </summary>
+public sealed class SandgrainLimitExceededException : ActorCallException
+{
+    /// <summary>Creates the exception.</summary>
+    public SandgrainLimitExceededException(string message)
+        : base(message)
+    {
+    }
+}

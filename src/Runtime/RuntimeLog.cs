@@ -23,6 +23,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Refused an incoming connection: {Reason}")]
     internal static partial void InboundRefused(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Refused a request from {Peer}: {Reason}")]
+    internal static partial void RequestRefused(ILogger logger, string peer, string reason);
+
     [LoggerMessage(EventId = 3006, Level = LogLevel.Error, Message = "A timer of {ActorId} failed.")]
     internal static partial void TimerFailed(ILogger logger, string actorId, Exception exception);
 

@@ -41,11 +41,32 @@ public sealed class SandgrainOptions
     /// <summary>How long an activation may go without calls before it is collected. Default 15 minutes.</summary>
     public TimeSpan ActivationIdleTimeout { get; set; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>The largest frame accepted from a peer, in bytes. Default 64 MiB.</summary>
+    /// <summary>
+    /// The largest frame accepted from a peer, in bytes; a larger length prefix closes the connection before any
+    /// of it is buffered. Default 64 MiB.
+    /// </summary>
     public int MaxFrameSize { get; set; } = 64 * 1024 * 1024;
 
-    /// <summary>How long a new connection may take to exchange hellos. Default 5 s.</summary>
+    /// <summary>How long a new connection may take to exchange hellos and proofs before it is closed. Default 5 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Connections each listener holds at once, counted from accept (before the handshake); one more is refused
+    /// with its reason and closed at once. Default 256.
+    /// </summary>
+    public int MaxConnections { get; set; } = 256;
+
+    /// <summary>
+    /// Requests one connection may have running in this silo at once; one more fails at once with
+    /// <see cref="SandgrainLimitExceededException"/> (a one-way one is dropped and logged). Default 1024.
+    /// </summary>
+    public int MaxInFlightRequestsPerConnection { get; set; } = 1024;
+
+    /// <summary>
+    /// Activations this silo holds at once; a call that would create one more fails with
+    /// <see cref="SandgrainLimitExceededException"/>. Default 100,000.
+    /// </summary>
+    public int MaxActivations { get; set; } = 100_000;
 
     /// <summary>Checks the options; returns what is wrong in words that say what to change, or null.</summary>
     internal string? Validate()
@@ -73,6 +94,21 @@ public sealed class SandgrainOptions
         if (MaxFrameSize is < 1024 or > 1024 * 1024 * 1024)
         {
             return $"Sandgrain:MaxFrameSize is {MaxFrameSize}; it must be from 1 KiB to 1 GiB.";
+        }
+
+        if (MaxConnections < 1)
+        {
+            return $"Sandgrain:MaxConnections is {MaxConnections}; it must be at least 1.";
+        }
+
+        if (MaxInFlightRequestsPerConnection < 1)
+        {
+            return $"Sandgrain:MaxInFlightRequestsPerConnection is {MaxInFlightRequestsPerConnection}; it must be at least 1.";
+        }
+
+        if (MaxActivations < 1)
+        {
+            return $"Sandgrain:MaxActivations is {MaxActivations}; it must be at least 1.";
         }
 
         return HandshakeTimeout <= TimeSpan.Zero ? $"Sandgrain:HandshakeTimeout is {HandshakeTimeout}; it must be positive." : null;

@@ -104,7 +104,33 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
         Assert.Equal(2, await silo.Factory.GetGrain<ICounterActor>(Guid.NewGuid().ToString("N")).Add(2));
     }
 
-    private async Task<ConnectionContext> ConnectRawAsync()
+    private Task<ConnectionContext> ConnectRawAsync() => ConnectAuthenticatedAsync(silo);
+
+    /// <summary>Connects to the silo and exchanges hellos; returns the silo's nonce and the silo id this peer claimed.</summary>
+    internal static async Task<(ConnectionContext Connection, byte[] SiloNonce, string OwnSiloId)> OpenRawAsync(SiloFixture silo)
+    {
+        var connection = await ConnectTransportAsync(silo);
+        var ownId = SiloRecord.NewSiloId();
+        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(ownId, Sandgrain.Runtime.Security.GroupSecret.NewNonce()), default);
+        await connection.Transport.Output.FlushAsync(Token);
+        var (kind, payload) = await ReadFrameAsync(connection);
+        Assert.Equal(FrameKind.Hello, kind);
+        return (connection, Protocol.DecodeHello(new ReadOnlySequence<byte>(payload)).Nonce, ownId);
+    }
+
+    /// <summary>A transport connection to the silo's listener, with nothing sent on it yet.</summary>
+    internal static async Task<ConnectionContext> ConnectTransportAsync(SiloFixture silo)
+    {
+        using var registry = new SiloRegistry(silo.Container.Container);
+        var record = registry.LiveSilos().Single(r => r.ProcessId == silo.SiloProcessId);
+        ISandgrainTransport transport = silo.TransportScheme == "shm"
+            ? new SharedMemoryTransport(silo.Container.Container)
+            : new UnixSocketTransport(silo.Container.Container);
+        return await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(record.Addresses.Single(a => a.StartsWith(silo.TransportScheme + ":", StringComparison.Ordinal)))), Token);
+    }
+
+    /// <summary>Connects and completes the handshake (hello and proof) as a group member would.</summary>
+    internal static async Task<ConnectionContext> ConnectAuthenticatedAsync(SiloFixture silo)
     {
         var (connection, siloNonce, ownId) = await OpenRawAsync(silo);
         Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, Sandgrain.Runtime.Security.GroupSecret.LoadOrCreate(silo.Container.Container).Proof(siloNonce, ownId), default);
@@ -112,23 +138,6 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
         var (kind, _) = await ReadFrameAsync(connection);
         Assert.Equal(FrameKind.Proof, kind);
         return connection;
-    }
-
-    /// <summary>Connects to the silo and exchanges hellos; returns the silo's nonce and the silo id this peer claimed.</summary>
-    internal static async Task<(ConnectionContext Connection, byte[] SiloNonce, string OwnSiloId)> OpenRawAsync(SiloFixture silo)
-    {
-        using var registry = new SiloRegistry(silo.Container.Container);
-        var record = registry.LiveSilos().Single(r => r.ProcessId == silo.SiloProcessId);
-        ISandgrainTransport transport = silo.TransportScheme == "shm"
-            ? new SharedMemoryTransport(silo.Container.Container)
-            : new UnixSocketTransport(silo.Container.Container);
-        var connection = await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(record.Addresses.Single(a => a.StartsWith(silo.TransportScheme + ":", StringComparison.Ordinal)))), Token);
-        var ownId = SiloRecord.NewSiloId();
-        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(ownId, Sandgrain.Runtime.Security.GroupSecret.NewNonce()), default);
-        await connection.Transport.Output.FlushAsync(Token);
-        var (kind, payload) = await ReadFrameAsync(connection);
-        Assert.Equal(FrameKind.Hello, kind);
-        return (connection, Protocol.DecodeHello(new ReadOnlySequence<byte>(payload)).Nonce, ownId);
     }
 
     internal static async Task SendRequestAsync(ConnectionContext connection, ulong correlation, string @interface, string key, uint method, byte[] arguments)

@@ -17,6 +17,9 @@ public abstract class SiloFixture : IAsyncLifetime
 
     protected abstract string TransportName { get; }
 
+    /// <summary>More configuration for the TestSilo process (limits, timeouts).</summary>
+    protected virtual string[] ExtraSiloArguments => [];
+
     public string TransportScheme => TransportName;
 
     public TestContainer Container { get; } = new();
@@ -29,7 +32,7 @@ public abstract class SiloFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        (_silo, _) = await StartSiloProcessAsync(["--Sandgrain:ActivationIdleTimeout=00:00:01"], "READY", stderr => SiloStderr += stderr);
+        (_silo, _) = await StartSiloProcessAsync(["--Sandgrain:ActivationIdleTimeout=00:00:01", .. ExtraSiloArguments], "READY", stderr => SiloStderr += stderr);
 
         var builder = Host.CreateApplicationBuilder(SandgrainArguments().ToArray());
         builder.Logging.ClearProviders();
@@ -120,6 +123,32 @@ public sealed class UnixSiloFixture : SiloFixture
 }
 
 public sealed class SharedMemorySiloFixture : SiloFixture
+{
+    protected override string TransportName => "shm";
+}
+
+/// <summary>A TestSilo with small limits, for the fault tests that reach them.</summary>
+public abstract class LimitedSiloFixture : SiloFixture
+{
+    public const int MaxConnections = 6;
+    public const int MaxInFlight = 4;
+    public const int MaxActivations = 20;
+
+    protected override string[] ExtraSiloArguments =>
+    [
+        "--Sandgrain:MaxConnections=" + MaxConnections,
+        "--Sandgrain:MaxInFlightRequestsPerConnection=" + MaxInFlight,
+        "--Sandgrain:MaxActivations=" + MaxActivations,
+        "--Sandgrain:HandshakeTimeout=00:00:02",
+    ];
+}
+
+public sealed class UnixLimitedSiloFixture : LimitedSiloFixture
+{
+    protected override string TransportName => "unix";
+}
+
+public sealed class SharedMemoryLimitedSiloFixture : LimitedSiloFixture
 {
     protected override string TransportName => "shm";
 }

@@ -17,6 +17,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
     private readonly Func<IActorFactory> _factory;
     private readonly ILogger _logger;
     private readonly long _idleTicks;
+    private readonly int _maxActivations;
     private readonly Timer _collector;
     private readonly Lock _createLock = new();
 
@@ -27,6 +28,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
         _factory = factory;
         _logger = logger;
         _idleTicks = (long)options.ActivationIdleTimeout.TotalMilliseconds;
+        _maxActivations = options.MaxActivations;
         var interval = TimeSpan.FromMilliseconds(Math.Clamp(options.ActivationIdleTimeout.TotalMilliseconds / 4, 50, 60_000));
         _collector = new Timer(_ => _ = CollectIdleAsync(), null, interval, interval);
     }
@@ -110,6 +112,11 @@ internal sealed class ActivationDirectory : IAsyncDisposable
             if (_activations.TryGetValue(id, out existing) && !existing.IsDeactivated)
             {
                 return existing;
+            }
+
+            if (_activations.Count >= _maxActivations)
+            {
+                throw new SandgrainLimitExceededException($"{id} would be activation {_activations.Count + 1} of this silo; the limit is {_maxActivations} (Sandgrain:MaxActivations).");
             }
 
             var created = new Activation(registration, key, this, _services, _factory(), _logger);

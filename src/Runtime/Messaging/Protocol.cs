@@ -31,6 +31,7 @@ internal enum ErrorKind : byte
     Cancelled = 6,
     Timeout = 7,
     Unavailable = 8,
+    LimitExceeded = 9,
 }
 
 [Flags]
@@ -312,6 +313,20 @@ internal static class Protocol
         w.WriteArrayHeader(1);
         w.Write(reason);
         w.Flush();
+    }
+
+    internal static string DecodeGoodbye(ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            var r = new MessagePackReader(payload);
+            Expect(r.ReadArrayHeader() == 1, "a goodbye that is not [reason]");
+            return ReadBounded(ref r, 1024, "goodbye reason");
+        }
+        catch (Exception e) when (IsDecodeFailure(e))
+        {
+            throw new ProtocolViolationException($"a damaged goodbye frame: {e.Message}", e);
+        }
     }
 
     /// <summary>The exceptions MessagePackReader throws for damaged or truncated input.</summary>

@@ -11,6 +11,7 @@ internal static class RemoteErrors
         ActorNotHostedException => (ErrorKind.NotHosted, e.GetType().FullName!, e.Message),
         UnknownActorMethodException => (ErrorKind.UnknownMethod, e.GetType().FullName!, e.Message),
         MessagePack.MessagePackSerializationException => (ErrorKind.BadRequestBody, e.GetType().FullName!, "The request's arguments could not be decoded: " + (e.InnerException?.Message ?? e.Message)),
+        SandgrainLimitExceededException => (ErrorKind.LimitExceeded, e.GetType().FullName!, e.Message),
         ActorUnavailableException => (ErrorKind.Unavailable, e.GetType().FullName!, e.Message),
         OperationCanceledException => (ErrorKind.Cancelled, e.GetType().FullName!, e.Message),
         _ => (ErrorKind.Application, e.GetType().FullName!, e.Message),
@@ -29,6 +30,7 @@ internal static class RemoteErrors
             ErrorKind.NotHosted => new ActorNotHostedException(message),
             ErrorKind.UnknownMethod => new ActorCallException($"{call}: {message}", remote),
             ErrorKind.BadRequestBody => new ActorCallException($"{call}: {message}", remote),
+            ErrorKind.LimitExceeded => new SandgrainLimitExceededException($"{call}: {message}"),
             ErrorKind.Unavailable => new ActorUnavailableException($"{call}: {message}", remote),
             ErrorKind.Cancelled => new OperationCanceledException($"{call} was cancelled in the actor's process: {message}", remote),
             _ => type switch

@@ -23,6 +23,8 @@ internal sealed class SiloConnection : IAsyncDisposable
     private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _running = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _maxFrameSize;
+    private readonly int _maxInFlight;
+    private int _inFlight;
     private long _nextCorrelation;
     private Exception? _closeReason;
     private Task _reading = Task.CompletedTask;
@@ -33,6 +35,7 @@ internal sealed class SiloConnection : IAsyncDisposable
         _runtime = runtime;
         _logger = logger;
         _maxFrameSize = runtime.Options.MaxFrameSize;
+        _maxInFlight = runtime.Options.MaxInFlightRequestsPerConnection;
         RemoteSiloId = remoteSiloId;
         RemoteHelper = remoteHelper;
     }
@@ -178,6 +181,11 @@ internal sealed class SiloConnection : IAsyncDisposable
             var buffer = result.Buffer;
             if (Protocol.TryReadFrame(ref buffer, Protocol.MaxHelloPayload, out var kind, out var payload))
             {
+                if (kind == FrameKind.Goodbye)
+                {
+                    throw new ProtocolViolationException("a refusal: " + Protocol.DecodeGoodbye(payload));
+                }
+
                 if (kind != expected)
                 {
                     throw new ProtocolViolationException($"a {kind} frame where a {expected} frame belongs in the handshake");
@@ -246,6 +254,13 @@ internal sealed class SiloConnection : IAsyncDisposable
             case FrameKind.Request:
             {
                 var header = Protocol.DecodeRequest(payload, out var arguments);
+                if (Interlocked.Increment(ref _inFlight) > _maxInFlight)
+                {
+                    Interlocked.Decrement(ref _inFlight);
+                    _ = RefuseAsync(header, $"{PeerName} already has {_maxInFlight} requests running in silo {_runtime.SiloId}; request {_maxInFlight + 1} is over the limit of {_maxInFlight} (Sandgrain:MaxInFlightRequestsPerConnection).");
+                    break;
+                }
+
                 _ = DispatchAsync(header, PooledBuffer.CopyOf(arguments));
                 break;
             }
@@ -366,10 +381,54 @@ internal sealed class SiloConnection : IAsyncDisposable
         }
         finally
         {
+            Interlocked.Decrement(ref _inFlight);
             result?.Dispose();
             _running.TryRemove(header.CorrelationId, out _);
             arguments.Dispose();
             SandgrainTelemetry.CallCompleted(header.Interface, SandgrainTelemetry.Outcome(failure), "incoming", started);
+        }
+    }
+
+    /// <summary>Answers a request that is over a limit with an error (a one-way one is dropped), without running it.</summary>
+    private async Task RefuseAsync(RequestHeader header, string reason)
+    {
+        RuntimeLog.RequestRefused(_logger, PeerName, reason);
+        if ((header.Flags & RequestFlags.OneWay) != 0)
+        {
+            return;
+        }
+
+        using var encoded = PooledBuffer.Rent();
+        Protocol.EncodeError(encoded, header.CorrelationId, ErrorKind.LimitExceeded, typeof(SandgrainLimitExceededException).FullName!, reason, null);
+        try
+        {
+            await SendAsync(FrameKind.Error, encoded.WrittenMemory, default, null).ConfigureAwait(false);
+        }
+        catch (ActorUnavailableException)
+        {
+            // The caller is gone.
+        }
+    }
+
+    /// <summary>Turns a new connection away with its reason (a goodbye in place of a hello), then closes it.</summary>
+    internal static async Task RefuseAsync(ConnectionContext connection, string reason)
+    {
+        try
+        {
+            using var encoded = PooledBuffer.Rent();
+            Protocol.EncodeGoodbye(encoded, reason);
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Goodbye, encoded.WrittenMemory.Span, default);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+            // A peer that does not read its refusal is closed all the same.
+        }
+        finally
+        {
+            connection.Abort();
+            await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 
