@@ -19,4 +19,7 @@ internal static partial class UnixSocketLog
 
     [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "Accepting on {Address} failed; the listener keeps accepting.")]
     internal static partial void AcceptFailed(ILogger logger, string address, Exception exception);
+
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Refused a connection on {Address}: the peer (pid {PeerPid}) does not satisfy the code requirement '{Requirement}' (UnixSocketTransportOptions.PeerCodeRequirement).")]
+    internal static partial void PeerCodeRefused(ILogger logger, string address, int? peerPid, string requirement, Exception exception);
 }

@@ -16,7 +16,8 @@ namespace Sandgrain.Transport.UnixSocket;
 /// <c>LOCAL_PEERCRED</c>): a peer of another user is refused and logged. A socket file left by a killed
 /// process is detected (connection refused) and replaced; a live listener is never replaced.
 /// Unix sockets in the group container are allowed by the App Sandbox like any other file there
-/// (sandbox-facts §4.2).
+/// (sandbox-facts §4.2). On macOS, <see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> adds a
+/// code-signature check of the peer after the uid check (sandbox-facts §4.4; "Security of peers", item 12).
 /// </remarks>
 public sealed class UnixSocketTransport : ISandgrainTransport
 {
@@ -29,9 +30,12 @@ public sealed class UnixSocketTransport : ISandgrainTransport
     private readonly SandboxPlatform _platform;
     private readonly ILogger _logger;
     private readonly uint _ownUid = UserAccount.EffectiveUserId;
+    private readonly CodeSigningRequirement? _peerRequirement;
 
     /// <summary>Creates the transport for a group container.</summary>
     /// <exception cref="SandboxNameException">Socket paths in this container cannot be reached on the platform by any method.</exception>
+    /// <exception cref="PlatformNotSupportedException"><see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> is set and this is not macOS.</exception>
+    /// <exception cref="ArgumentException"><see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> is not a valid code requirement.</exception>
     public UnixSocketTransport(GroupContainer container, UnixSocketTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(container);
@@ -40,6 +44,10 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         _options.Validate();
         _platform = _options.Platform ?? SandboxPlatforms.Current;
         _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.UnixSocket") ?? NullLogger.Instance;
+
+        // Compiled once, here, so that a requirement this system cannot check or that does not compile is a
+        // configuration error rather than a refusal of every peer.
+        _peerRequirement = CodeSigningRequirement.Create(_options.PeerCodeRequirement);
 
         // Refuse at configuration time a container whose generated socket paths no method can reach.
         _ = CreateEndPoint(TransportAddress.Create(TransportAddress.UnixScheme, SocketFolder + "/00000000"));
@@ -124,6 +132,7 @@ public sealed class UnixSocketTransport : ISandgrainTransport
                 throw new UnauthorizedAccessException($"The listener at {unix} runs as uid {peer.UserId}, not as this process's uid {_ownUid}; Sandgrain connects only to processes of the same user.");
             }
 
+            CheckPeerCode(socket, peer, unix.ToString());
             var connection = new UnixSocketConnection(socket, peer, unix.ToString(), null, unix, _options, _logger);
             connection.Start();
             return new ValueTask<ConnectionContext>(connection);
@@ -135,7 +144,10 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         }
     }
 
-    /// <summary>Wraps an accepted socket, or refuses it (returns null) when its peer is another user.</summary>
+    /// <summary>
+    /// Wraps an accepted socket, or refuses it (returns null) when its peer is another user or does not satisfy
+    /// <see cref="UnixSocketTransportOptions.PeerCodeRequirement"/>.
+    /// </summary>
     internal UnixSocketConnection? Accept(Socket accepted, UnixSocketEndPoint endPoint)
     {
         PeerIdentity peer;
@@ -156,6 +168,18 @@ public sealed class UnixSocketTransport : ISandgrainTransport
             return null;
         }
 
+        try
+        {
+            CheckPeerCode(accepted, peer, endPoint.ToString());
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or SocketException)
+        {
+            // Refused (and logged), or the peer left before its audit token could be read: either way the
+            // listener keeps accepting, as it does for a peer of another user.
+            accepted.Dispose();
+            return null;
+        }
+
         var connection = new UnixSocketConnection(accepted, peer, endPoint.ToString(), endPoint, null, _options, _logger);
         connection.Start();
         return connection;
@@ -167,6 +191,27 @@ public sealed class UnixSocketTransport : ISandgrainTransport
     /// </summary>
     internal Task<FileLock> TakeBindLockAsync(UnixSocketEndPoint endPoint, CancellationToken cancellationToken) =>
         FileLock.AcquireAsync(Path.Combine(Path.GetDirectoryName(endPoint.Path)!, BindLockName), cancellationToken);
+
+    /// <summary>Checks the peer's code signature when a requirement is configured; logs and throws a refusal.</summary>
+    /// <exception cref="UnauthorizedAccessException">The peer does not satisfy the requirement.</exception>
+    /// <exception cref="SocketException">The peer's audit token could not be read.</exception>
+    private void CheckPeerCode(Socket socket, PeerIdentity peer, string address)
+    {
+        if (_peerRequirement is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _peerRequirement.Check(socket, peer, address);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            UnixSocketLog.PeerCodeRefused(_logger, address, peer.ProcessId, _peerRequirement.Text, e);
+            throw;
+        }
+    }
 
     private Socket ConnectSocket(UnixSocketEndPoint unix)
     {

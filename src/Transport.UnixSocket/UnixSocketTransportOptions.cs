@@ -32,6 +32,37 @@ public sealed class UnixSocketTransportOptions
     /// </summary>
     public SandboxPlatform? Platform { get; set; }
 
+    /// <summary>
+    /// A macOS code requirement that the process at the other end of every accepted and every connected socket
+    /// must satisfy, after the uid check; null (the default) checks no code signature. A peer that does not
+    /// satisfy it is refused: <see cref="UnixSocketTransport.ConnectAsync"/> throws
+    /// <see cref="UnauthorizedAccessException"/>, and a listener logs the refusal and keeps accepting.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Written in Apple's code requirement language (<c>man csreq</c>). To admit only your team's code, whether
+    /// signed for the Mac App Store or with Developer ID:
+    /// <c>anchor apple generic and certificate leaf[subject.OU] = "TEAMID"</c>; add
+    /// <c>identifier "com.example.helper" and …</c> to admit a single program.
+    /// </para>
+    /// <para>
+    /// The peer is identified by its audit token (<c>LOCAL_PEERTOKEN</c>), which the Security framework checks
+    /// against the running code's signature (<c>SecCodeCopyGuestWithAttributes</c>, <c>SecCodeCheckValidity</c>).
+    /// Only macOS has both: on any other system a non-null value is refused when the transport is created.
+    /// The requirement is compiled once, when the transport is created, and a requirement that does not compile
+    /// is refused then with the Security framework's status; later changes to this property are not seen.
+    /// Pinning the Team ID (<c>subject.OU</c>) rather than one certificate keeps working for code signed either
+    /// way (sandbox-facts §4.4, "Security of peers" item 12).
+    /// </para>
+    /// </remarks>
+    /// <example>
+    /// <code>
+    /// services.AddSandgrainUnixSocketTransport(options =&gt;
+    ///     options.PeerCodeRequirement = "anchor apple generic and certificate leaf[subject.OU] = \"TEAMID\"");
+    /// </code>
+    /// </example>
+    public string? PeerCodeRequirement { get; set; }
+
     internal void Validate()
     {
         if (MaxReadBufferSize < 4096)

@@ -259,6 +259,12 @@ public sealed class SiloRegistry : IDisposable
                     { SchemaVersion: < 1 } => $"it has schema version {record.SchemaVersion}",
                     _ when !SiloRecord.IsValidSiloId(record.SiloId) => $"its silo id '{record.SiloId}' is malformed",
                     _ when System.IO.Path.GetFileNameWithoutExtension(file) != record.SiloId => $"its silo id {record.SiloId} does not match its file name",
+
+                    // JSON null is accepted by the deserializer for non-nullable members; a reader must not meet it.
+                    { ActorTypes: null } or { Addresses: null } => "its actorTypes or addresses is null",
+                    _ when record.ActorTypes.Any(t => t is null or { Length: 0 or > 1024 }) => "an entry of its actorTypes is empty, null or over 1024 characters",
+                    _ when record.Addresses.Any(a => a is null || !TransportAddress.TryParse(a, out _, out _)) => "an entry of its addresses is not a transport address",
+                    { Helper: { } helper } when !HelperLauncher.IsValidHelperName(helper) => $"its helper name '{helper}' is malformed",
                     _ => null,
                 };
             }

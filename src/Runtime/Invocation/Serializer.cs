@@ -26,14 +26,35 @@ public static class Serializer
         Options.Resolver.GetFormatterWithVerify<T>().Serialize(ref writer, value, Options);
 
     /// <summary>Reads one argument.</summary>
-    public static T Read<T>(ref MessagePackReader reader) =>
-        Options.Resolver.GetFormatterWithVerify<T>().Deserialize(ref reader, Options);
+    /// <exception cref="MessagePackSerializationException">The bytes are not a <typeparamref name="T"/>, whatever way they are damaged.</exception>
+    public static T Read<T>(ref MessagePackReader reader)
+    {
+        try
+        {
+            return Options.Resolver.GetFormatterWithVerify<T>().Deserialize(ref reader, Options);
+        }
+        catch (Exception e) when (IsReaderFailure(e))
+        {
+            // Formatters called directly (not through MessagePackSerializer) let the reader's own exceptions out;
+            // they are the peer's bad bytes, not the actor's failure, and are reported as such.
+            throw new MessagePackSerializationException($"Failed to decode a {typeof(T).Name}: {e.Message}", e);
+        }
+    }
 
     /// <summary>Reads the argument array header and checks its length.</summary>
     /// <exception cref="MessagePackSerializationException">The request carries another number of arguments.</exception>
     public static void ReadArgumentCount(ref MessagePackReader reader, int expected, string method)
     {
-        var count = reader.ReadArrayHeader();
+        int count;
+        try
+        {
+            count = reader.ReadArrayHeader();
+        }
+        catch (Exception e) when (IsReaderFailure(e))
+        {
+            throw new MessagePackSerializationException($"The arguments of {method} are not an array: {e.Message}", e);
+        }
+
         if (count != expected)
         {
             throw new MessagePackSerializationException($"The request for {method} carries {count} arguments; the method takes {expected}. Caller and host were built from different versions of the interface.");
@@ -54,6 +75,9 @@ public static class Serializer
         var reader = new MessagePackReader(bytes);
         return Read<T>(ref reader);
     }
+
+    private static bool IsReaderFailure(Exception e) =>
+        e is EndOfStreamException or ArgumentOutOfRangeException or OverflowException or InvalidOperationException or FormatException;
 
     /// <summary>The error for a method id the host does not know.</summary>
     public static Exception UnknownMethod(string actorInterface, uint methodId) =>

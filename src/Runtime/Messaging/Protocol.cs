@@ -331,7 +331,7 @@ internal static class Protocol
 
     /// <summary>The exceptions MessagePackReader throws for damaged or truncated input.</summary>
     private static bool IsDecodeFailure(Exception e) =>
-        e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException;
+        e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException or OverflowException or ArgumentOutOfRangeException;
 
     private static string ReadBounded(ref MessagePackReader reader, int limit, string what)
     {
