@@ -47,6 +47,29 @@ public abstract class GroupAuthTests(SiloFixture silo)
     }
 
     [Fact]
+    public async Task ProofReplayedFromAnotherConnection_IsClosed_AndNoActorCodeRuns()
+    {
+        var key = "auth-" + Guid.NewGuid().ToString("N")[..8];
+        var secret = GroupSecret.LoadOrCreate(silo.Container.Container);
+
+        // A proof that was good on one connection (for that connection's nonce and silo id)...
+        var (first, firstNonce, firstId) = await ProtocolFaultTests.OpenRawAsync(silo);
+        var recorded = secret.Proof(firstNonce, firstId);
+        await first.DisposeAsync();
+
+        // ...is worth nothing on the next one, whose nonce is fresh, even from a peer claiming the same id.
+        var (raw, _, _) = await ProtocolFaultTests.OpenRawAsync(silo);
+        await using (raw)
+        {
+            Protocol.WriteFrame(raw.Transport.Output, FrameKind.Proof, recorded, default);
+            await SendAddAsync(raw, key);
+            await ProtocolFaultTests.AssertClosedAsync(raw);
+        }
+
+        Assert.Equal(0, await silo.Factory.GetGrain<ICounterActor>(key).Get());
+    }
+
+    [Fact]
     public void Secret_Is32Bytes_Mode0600_AndSharedByTheGroup()
     {
         var path = Path.Combine(silo.Container.Container.SandgrainPath, "secret");

@@ -63,7 +63,16 @@ internal sealed class SiloConnection : IAsyncDisposable
         {
             var nonce = Security.GroupSecret.NewNonce();
             Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(runtime.SiloId, nonce), default);
-            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            try
+            {
+                await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+            {
+                // A listener at its limit refuses before reading our hello and may close first: its reason is
+                // still in our input, and says more than the failed write.
+                throw await ReadRefusalAsync(connection) ?? new ProtocolViolationException($"the connection closed during the handshake: {e.Message}", e);
+            }
             var (remote, peerNonce) = Protocol.DecodeHello(await ReadHandshakeFrameAsync(connection, FrameKind.Hello, timeout.Token).ConfigureAwait(false));
             if (expectedSiloId is not null && remote != expectedSiloId)
             {
@@ -170,6 +179,25 @@ internal sealed class SiloConnection : IAsyncDisposable
     }
 
     internal static string ChainText(string[] chain) => chain.Length == 0 ? "" : $" (call chain: {string.Join(" → ", chain)})";
+
+    /// <summary>The refusal a peer sent before closing, if it is in the input within a moment; otherwise null.</summary>
+    private static async Task<ProtocolViolationException?> ReadRefusalAsync(ConnectionContext connection)
+    {
+        using var moment = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        try
+        {
+            await ReadHandshakeFrameAsync(connection, FrameKind.Hello, moment.Token).ConfigureAwait(false);
+            return null;
+        }
+        catch (ProtocolViolationException refusal) when (refusal.Message.StartsWith("a refusal: ", StringComparison.Ordinal))
+        {
+            return refusal;
+        }
+        catch (Exception e) when (e is ProtocolViolationException or OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Reads one handshake frame of the expected kind (bounded in size).</summary>
     private static async Task<ReadOnlySequence<byte>> ReadHandshakeFrameAsync(ConnectionContext connection, FrameKind expected, CancellationToken cancellationToken)
@@ -427,7 +455,8 @@ internal sealed class SiloConnection : IAsyncDisposable
         }
         finally
         {
-            connection.Abort();
+            // Closed, not aborted: the refusal stays readable for the peer after the connection ends.
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
             await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
