@@ -89,6 +89,9 @@ if (viewer is not null)
     Console.WriteLine($"  | (Viewer exited with {viewer.ExitCode})");
 }
 
+var later = await usb.Describe();
+Console.WriteLine($"  meanwhile in DeviceHub: {later.Name} counted {later.Heartbeats} heartbeats from the helper's own timer");
+
 // 4. A crash: kill -9 the helper while a call (a 5 s calibration) is in flight.
 var inFlight = usb.Calibrate(5_000);
 await Task.Delay(100);
