@@ -52,6 +52,9 @@ internal sealed class Sandbox : IDisposable
             "--dev", "/dev",
             "--proc", "/proc",
             "--bind", tmp, "/tmp",
+
+            // Put back, read-only, what the private /tmp hides when the checkout itself lives under /tmp.
+            "--ro-bind", SampleFolder, SampleFolder,
             "--bind", Container, Container,
             "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
             "--die-with-parent",
