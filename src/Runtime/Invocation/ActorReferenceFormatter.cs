@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using MessagePack;
 using MessagePack.Formatters;
 
@@ -10,8 +9,7 @@ namespace Sandgrain.Runtime.Invocation;
 /// routes through its runtime. Registered by generated code for every actor and observer interface.
 /// </summary>
 /// <typeparam name="T">The actor or observer interface.</typeparam>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class ActorReferenceFormatter<T> : IMessagePackFormatter<T?>
+internal sealed class ActorReferenceFormatter<T> : IMessagePackFormatter<T?>
     where T : class
 {
     /// <summary>The longest key accepted from a peer, in characters.</summary>
