@@ -104,6 +104,13 @@ public abstract class SiloFixture : IAsyncLifetime
 
             if (line.StartsWith(expected, StringComparison.Ordinal))
             {
+                // Keep draining stdout: a process whose pipe fills up blocks on its next write.
+                _ = Task.Run(async () =>
+                {
+                    while (await process.StandardOutput.ReadLineAsync() is not null)
+                    {
+                    }
+                });
                 return (process, line);
             }
         }

@@ -12,6 +12,9 @@ using Sandgrain.TestActors;
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+
+// Logs go to stderr, which tests drain; stdout carries the READY/SUBSCRIBED/ANSWER lines they read.
+builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
 builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
 var subscribeTo = builder.Configuration["Test:SubscribeTo"];

@@ -102,7 +102,9 @@ internal static class Protocol
 
         if (length - 1 > (uint)maxFrameSize)
         {
-            throw new ProtocolViolationException($"a frame of {length - 1} bytes, over the limit of {maxFrameSize} (SandgrainOptions.MaxFrameSize)");
+            throw new ProtocolViolationException(maxFrameSize == MaxHelloPayload
+                ? $"a handshake frame of {length - 1} bytes, over the handshake's limit of {MaxHelloPayload}"
+                : $"a frame of {length - 1} bytes, over the limit of {maxFrameSize} (Sandgrain:MaxFrameSize)");
         }
 
         kind = (FrameKind)prefix[4];

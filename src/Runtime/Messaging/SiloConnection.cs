@@ -98,7 +98,7 @@ internal sealed class SiloConnection : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
-            throw new ProtocolViolationException($"no hello within {runtime.Options.HandshakeTimeout.TotalSeconds:0.#} s (SandgrainOptions.HandshakeTimeout)");
+            throw new ProtocolViolationException($"no hello within {runtime.Options.HandshakeTimeout.TotalSeconds:0.#} s (Sandgrain:HandshakeTimeout)");
         }
         catch
         {

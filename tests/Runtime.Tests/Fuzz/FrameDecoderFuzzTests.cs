@@ -25,7 +25,7 @@ public sealed class FrameDecoderFuzzTests(ITestOutputHelper output)
     {
         var buffer = new ReadOnlySequence<byte>([0xFF, 0xFF, 0xFF, 0xFF, (byte)FrameKind.Request]);
         var e = Assert.Throws<ProtocolViolationException>(() => Protocol.TryReadFrame(ref buffer, MaxFrameSize, out _, out _));
-        Assert.Contains("over the limit of 67108864 (SandgrainOptions.MaxFrameSize)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("over the limit of 67108864 (Sandgrain:MaxFrameSize)", e.Message, StringComparison.Ordinal);
     }
 
     private static void Decode(byte[] input)

@@ -58,6 +58,7 @@ public sealed class UnixSiloFuzzTests(UnixSiloFixture silo, ITestOutputHelper ou
             print: input => Convert.ToHexString(input));
 
         output.WriteLine($"handshake: {executions} connections in {FuzzInputs.Seconds} s");
+        output.WriteLine("silo stderr (last lines): " + string.Join("\n", silo.SiloStderr.Split('\n').TakeLast(15)));
         Assert.Equal(0, await silo.Factory.GetGrain<ICounterActor>("fuzz-unauthenticated").Get());
         Assert.Equal(1, await silo.Factory.GetGrain<ICounterActor>("fuzz-after-handshakes").Add(1));
     }
