@@ -5,8 +5,18 @@ namespace Sandgrain.Runtime;
 /// <summary>Source-generated log messages of the runtime, with stable event ids.</summary>
 internal static partial class RuntimeLog
 {
-    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "Closed the connection to {Peer}: it sent {Violation}.")]
-    internal static partial void ProtocolViolation(ILogger logger, string peer, string violation);
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "Closed the connection to {Peer}: it sent {Violation}.{Suppressed}")]
+    private static partial void ProtocolViolation(ILogger logger, string peer, string violation, string suppressed);
+
+    private static readonly LogThrottle s_protocolViolation = new(20, TimeSpan.FromSeconds(1));
+
+    internal static void ProtocolViolation(ILogger logger, string peer, string violation)
+    {
+        if (logger.IsEnabled(LogLevel.Warning) && s_protocolViolation.TryEnter(out var suppressed))
+        {
+            ProtocolViolation(logger, peer, violation, suppressed == 0 ? "" : $" ({suppressed} more were not logged)");
+        }
+    }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "{Peer} said goodbye.")]
     internal static partial void Goodbye(ILogger logger, string peer);
@@ -20,11 +30,32 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Silo {SiloId} stopped: {Activations} activation(s) deactivated.")]
     internal static partial void SiloStopped(ILogger logger, string siloId, int activations);
 
-    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Refused an incoming connection: {Reason}")]
-    internal static partial void InboundRefused(ILogger logger, string reason);
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Refused an incoming connection: {Reason}{Suppressed}")]
+    private static partial void InboundRefused(ILogger logger, string reason, string suppressed);
 
-    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Refused a request from {Peer}: {Reason}")]
-    internal static partial void RequestRefused(ILogger logger, string peer, string reason);
+    /// <summary>At most 20 a second: the peers being refused are the ones that could flood the log.</summary>
+    private static readonly LogThrottle s_inboundRefused = new(20, TimeSpan.FromSeconds(1));
+
+    internal static void InboundRefused(ILogger logger, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Warning) && s_inboundRefused.TryEnter(out var suppressed))
+        {
+            InboundRefused(logger, reason, suppressed == 0 ? "" : $" ({suppressed} more refusals were not logged)");
+        }
+    }
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "Refused a request from {Peer}: {Reason}{Suppressed}")]
+    private static partial void RequestRefused(ILogger logger, string peer, string reason, string suppressed);
+
+    private static readonly LogThrottle s_requestRefused = new(20, TimeSpan.FromSeconds(1));
+
+    internal static void RequestRefused(ILogger logger, string peer, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Warning) && s_requestRefused.TryEnter(out var suppressed))
+        {
+            RequestRefused(logger, peer, reason, suppressed == 0 ? "" : $" ({suppressed} more were not logged)");
+        }
+    }
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Error, Message = "A timer of {ActorId} failed.")]
     internal static partial void TimerFailed(ILogger logger, string actorId, Exception exception);
