@@ -32,12 +32,24 @@ internal sealed class ObserverTable
     /// <summary>Forgets an object; later calls to it fail at once. Returns false when it was not registered.</summary>
     internal bool Remove(ActorInterfaceInfo info, object target)
     {
-        if (target is ActorProxy proxy)
+        var key = target is ActorProxy proxy ? proxy.Reference.Key : null;
+        if (key is null && !(_keys.TryGetValue(target, out var byType) && byType.TryGetValue(info.InterfaceType, out key)))
         {
-            return _objects.TryRemove(proxy.Reference.Key, out _);
+            return false;
         }
 
-        return _keys.TryGetValue(target, out var keys) && keys.TryRemove(info.InterfaceType, out var key) && _objects.TryRemove(key, out _);
+        // Both directions go, so that creating a reference for the object again makes a live one.
+        if (!_objects.TryRemove(key, out var entry))
+        {
+            return false;
+        }
+
+        if (_keys.TryGetValue(entry.Target, out var keys))
+        {
+            keys.TryRemove(entry.Info.InterfaceType, out _);
+        }
+
+        return true;
     }
 
     /// <summary>Runs a call on a registered object and returns its encoded result.</summary>
