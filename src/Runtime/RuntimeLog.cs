@@ -12,9 +12,9 @@ internal static partial class RuntimeLog
 
     internal static void ProtocolViolation(ILogger logger, string peer, string violation)
     {
-        if (logger.IsEnabled(LogLevel.Warning) && s_protocolViolation.TryEnter(out var suppressed))
+        if (s_protocolViolation.TryEnter(logger, out var note))
         {
-            ProtocolViolation(logger, peer, violation, suppressed == 0 ? "" : $" ({suppressed} more were not logged)");
+            ProtocolViolation(logger, peer, violation, note);
         }
     }
 
@@ -38,9 +38,9 @@ internal static partial class RuntimeLog
 
     internal static void InboundRefused(ILogger logger, string reason)
     {
-        if (logger.IsEnabled(LogLevel.Warning) && s_inboundRefused.TryEnter(out var suppressed))
+        if (s_inboundRefused.TryEnter(logger, out var note))
         {
-            InboundRefused(logger, reason, suppressed == 0 ? "" : $" ({suppressed} more refusals were not logged)");
+            InboundRefused(logger, reason, note);
         }
     }
 
@@ -51,9 +51,9 @@ internal static partial class RuntimeLog
 
     internal static void RequestRefused(ILogger logger, string peer, string reason)
     {
-        if (logger.IsEnabled(LogLevel.Warning) && s_requestRefused.TryEnter(out var suppressed))
+        if (s_requestRefused.TryEnter(logger, out var note))
         {
-            RequestRefused(logger, peer, reason, suppressed == 0 ? "" : $" ({suppressed} more were not logged)");
+            RequestRefused(logger, peer, reason, note);
         }
     }
 

@@ -58,22 +58,7 @@ public sealed class ContainerFaultTests : IDisposable
 
     public void Dispose() => _container.Dispose();
 
-    private string[] Arguments(string transport) =>
-    [
-        "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
-        "--Sandgrain:ContainerPath=" + _container.Container.Path,
-        "--Sandgrain:Transports:0=" + transport,
-    ];
+    private string[] Arguments(string transport) => TestClients.Arguments(_container, transport);
 
-    private async Task<IHost> StartClientAsync(string transport)
-    {
-        var builder = Host.CreateApplicationBuilder(Arguments(transport));
-        builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
-        var host = builder.Build();
-        await host.StartAsync(Token);
-        return host;
-    }
+    private Task<IHost> StartClientAsync(string transport) => TestClients.StartAsync(Arguments(transport));
 }

@@ -36,6 +36,8 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
 
         // W2-shaped load: many callers, each with one small call in flight at a time, plus calls that take long.
         var killed = 0;
+        var running = 0;
+        var allRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var loops = Enumerable.Range(0, Loops).Select(i => Task.Run(async () =>
         {
             var counter = factory.GetGrain<ICounterActor>("load-" + i);
@@ -45,7 +47,10 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
                 try
                 {
                     await counter.Add(1);
-                    calls++;
+                    if (++calls == 10 && Interlocked.Increment(ref running) == Loops)
+                    {
+                        allRunning.TrySetResult();
+                    }
                 }
                 catch (Exception e)
                 {
@@ -57,7 +62,10 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
         }, Token)).ToList();
         var slow = Enumerable.Range(0, SlowCalls).Select(i => Ended(factory.GetGrain<ICounterActor>("slow-" + i).Sleep(signal == "SIGKILL" ? 30_000 : 3_000))).ToList();
 
-        await Task.Delay(500, Token);
+        // Every caller is going, and the slow calls have reached the helper: a call sent after them on the same
+        // connection has come back (frames on a connection are handled in order).
+        await allRunning.Task.WaitAsync(TimeSpan.FromSeconds(30), Token);
+        await factory.GetGrain<ICounterActor>("after-slow").Add(1);
         Assert.All(loops, l => Assert.False(l.IsCompleted, "a caller stopped before the helper did"));
         using var helper = Process.GetProcessById(helperPid);
         var stoppedAt = Stopwatch.GetTimestamp();
@@ -154,14 +162,7 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose()
     {
-        using (var registry = new SiloRegistry(_container.Container))
-        {
-            foreach (var record in registry.LiveSilos())
-            {
-                Programs.Kill(record.ProcessId);
-            }
-        }
-
+        TestClients.KillLiveSilos(_container);
         _container.Dispose();
     }
 
@@ -178,25 +179,12 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    private string[] ClientArguments(string transport) =>
-    [
-        "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
-        "--Sandgrain:ContainerPath=" + _container.Container.Path,
-        "--Sandgrain:Transports:0=" + transport,
+    private string[] ClientArguments(string transport) => TestClients.Arguments(
+        _container,
+        transport,
         "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
         "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
-        "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:30",
-    ];
+        "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:30");
 
-    private async Task<IHost> StartClientAsync(string transport)
-    {
-        var builder = Host.CreateApplicationBuilder(ClientArguments(transport));
-        builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
-        var host = builder.Build();
-        await host.StartAsync(Token);
-        return host;
-    }
+    private Task<IHost> StartClientAsync(string transport) => TestClients.StartAsync(ClientArguments(transport));
 }

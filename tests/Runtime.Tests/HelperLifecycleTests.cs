@@ -44,34 +44,15 @@ public sealed class HelperLifecycleTests : IDisposable
 
     public void Dispose()
     {
-        using (var registry = new SiloRegistry(_container.Container))
-        {
-            foreach (var record in registry.LiveSilos())
-            {
-                Programs.Kill(record.ProcessId);
-            }
-        }
-
+        TestClients.KillLiveSilos(_container);
         _container.Dispose();
     }
 
-    private async Task<IHost> StartClientAsync(string transport)
-    {
-        var builder = Host.CreateApplicationBuilder([
-            "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
-            "--Sandgrain:ContainerPath=" + _container.Container.Path,
-            "--Sandgrain:Transports:0=" + transport,
-            "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
-            "--Sandgrain:Helpers:Tests:Arguments:0=--Sandgrain:ActivationIdleTimeout=00:00:00.300",
-            "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
-            "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:00.500",
-        ]);
-        builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
-        var host = builder.Build();
-        await host.StartAsync(Token);
-        return host;
-    }
+    private Task<IHost> StartClientAsync(string transport) => TestClients.StartAsync(TestClients.Arguments(
+        _container,
+        transport,
+        "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
+        "--Sandgrain:Helpers:Tests:Arguments:0=--Sandgrain:ActivationIdleTimeout=00:00:00.300",
+        "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
+        "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:00.500"));
 }

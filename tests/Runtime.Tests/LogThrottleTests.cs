@@ -6,12 +6,13 @@ public sealed class LogThrottleTests
     [Fact]
     public void Burst_PassesThenHoldsBack_AndTheNextWindowReportsTheCount()
     {
-        var throttle = new LogThrottle(3, TimeSpan.FromMilliseconds(200));
+        long now = 1_000;
+        var throttle = new LogThrottle(3, TimeSpan.FromMilliseconds(200), () => now);
 
         var passed = Enumerable.Range(0, 10).Count(_ => throttle.TryEnter(out _));
         Assert.Equal(3, passed);
 
-        Thread.Sleep(250);
+        now += 250;
         Assert.True(throttle.TryEnter(out var suppressed));
         Assert.Equal(7, suppressed);
         Assert.True(throttle.TryEnter(out suppressed));

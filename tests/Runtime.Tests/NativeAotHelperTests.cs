@@ -113,7 +113,9 @@ public sealed class NativeAotHelperTests(NativeAotHelperFixture aot) : IClassFix
         Assert.Equal(["tick 5"], await publisher.Publish(5));
 
         var pending = counter.Sleep(30_000);
-        await Task.Delay(100, Token);
+
+        // Sent after the sleep on the same connection, so its answer means the sleep is running in the helper.
+        await factory.GetGrain<ICounterActor>("aot-marker").Add(1);
         Programs.Kill(helper.ProcessId);
         await Assert.ThrowsAsync<ActorUnavailableException>(() => pending).WaitAsync(TimeSpan.FromSeconds(5), Token);
         Assert.Equal(1, await factory.GetGrain<ICounterActor>("after").Add(1));
@@ -123,35 +125,16 @@ public sealed class NativeAotHelperTests(NativeAotHelperFixture aot) : IClassFix
 
     public void Dispose()
     {
-        using (var registry = new SiloRegistry(_container.Container))
-        {
-            foreach (var record in registry.LiveSilos())
-            {
-                Programs.Kill(record.ProcessId);
-            }
-        }
-
+        TestClients.KillLiveSilos(_container);
         _container.Dispose();
     }
 
-    private async Task<IHost> StartClientAsync(string transport)
-    {
-        var builder = Host.CreateApplicationBuilder([
-            "--Sandgrain:GroupId=" + TestContainer.GroupIdText,
-            "--Sandgrain:ContainerPath=" + _container.Container.Path,
-            "--Sandgrain:Transports:0=" + transport,
-            "--Sandgrain:Helpers:Aot:Executable=" + aot.Executable,
-            "--Sandgrain:Helpers:Aot:ActorTypes:0=ICounterActor",
-            "--Sandgrain:Helpers:Aot:ActorTypes:1=IPublisherActor",
-        ]);
-        builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
-        var host = builder.Build();
-        await host.StartAsync(Token);
-        return host;
-    }
+    private Task<IHost> StartClientAsync(string transport) => TestClients.StartAsync(TestClients.Arguments(
+        _container,
+        transport,
+        "--Sandgrain:Helpers:Aot:Executable=" + aot.Executable,
+        "--Sandgrain:Helpers:Aot:ActorTypes:0=ICounterActor",
+        "--Sandgrain:Helpers:Aot:ActorTypes:1=IPublisherActor"));
 
     private sealed class Observer : ITickObserver
     {

@@ -240,21 +240,7 @@ public abstract class PeerFaultTests(LimitedSiloFixture silo)
         return "";
     }
 
-    private async Task<IHost> StartClientAsync()
-    {
-        var builder = Host.CreateApplicationBuilder([
-            "--Sandgrain:GroupId=" + Sandgrain.Transport.Conformance.TestContainer.GroupIdText,
-            "--Sandgrain:ContainerPath=" + silo.Container.Container.Path,
-            "--Sandgrain:Transports:0=" + silo.TransportScheme,
-        ]);
-        builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
-        var host = builder.Build();
-        await host.StartAsync(Token);
-        return host;
-    }
+    private Task<IHost> StartClientAsync() => TestClients.StartAsync(TestClients.Arguments(silo.Container, silo.TransportScheme));
 }
 
 public sealed class UnixPeerFaultTests(UnixLimitedSiloFixture silo) : PeerFaultTests(silo), IClassFixture<UnixLimitedSiloFixture>;

@@ -290,6 +290,20 @@ public abstract class RuntimeCallTests(SiloFixture silo)
     }
 
     [Fact]
+    public async Task Observer_DeletedByItsReference_ThenCreatedAgain_IsCalledAgain()
+    {
+        var observer = new RecordingObserver();
+        var first = silo.Factory.CreateObjectReference<ITickObserver>(observer);
+        silo.Factory.DeleteObjectReference<ITickObserver>(first);
+
+        var again = silo.Factory.CreateObjectReference<ITickObserver>(observer);
+        var publisher = silo.Factory.GetGrain<IPublisherActor>(Key());
+        await publisher.Subscribe(again);
+
+        Assert.Equal(["tick 4 in pid " + Environment.ProcessId], await publisher.Publish(4));
+    }
+
+    [Fact]
     public async Task Observer_WhoseProcessIsKilled_FailsAtOnce_OthersStillAnswer()
     {
         var key = Key();

@@ -34,13 +34,7 @@ public abstract class SiloFixture : IAsyncLifetime
     {
         (_silo, _) = await StartSiloProcessAsync(["--Sandgrain:ActivationIdleTimeout=00:00:01", .. ExtraSiloArguments], "READY", stderr => SiloStderr += stderr);
 
-        var builder = Host.CreateApplicationBuilder(SandgrainArguments().ToArray());
-        builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
-        _client = builder.Build();
-        await _client.StartAsync();
+        _client = await TestClients.StartAsync(SandgrainArguments().ToArray());
     }
 
     public async ValueTask DisposeAsync()

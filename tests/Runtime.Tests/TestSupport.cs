@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Sandgrain.Runtime.Tests;
@@ -58,6 +59,42 @@ internal static class Programs
         catch (InvalidOperationException)
         {
             // Already gone.
+        }
+    }
+}
+
+/// <summary>Client silos in this test process, configured from command-line style arguments.</summary>
+internal static class TestClients
+{
+    /// <summary>The arguments that put a silo in <paramref name="container"/> on one transport.</summary>
+    public static string[] Arguments(Sandgrain.Transport.Conformance.TestContainer container, string transport, params string[] more) =>
+    [
+        "--Sandgrain:GroupId=" + Sandgrain.Transport.Conformance.TestContainer.GroupIdText,
+        "--Sandgrain:ContainerPath=" + container.Container.Path,
+        "--Sandgrain:Transports:0=" + transport,
+        .. more,
+    ];
+
+    /// <summary>Starts a client silo (hosting nothing) with both transports registered.</summary>
+    public static async Task<Microsoft.Extensions.Hosting.IHost> StartAsync(string[] arguments)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(arguments);
+        builder.Logging.ClearProviders();
+        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.UseSandgrain();
+        var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        return host;
+    }
+
+    /// <summary>Kills every live silo of the container (helpers outlive the test that launched them).</summary>
+    public static void KillLiveSilos(Sandgrain.Transport.Conformance.TestContainer container)
+    {
+        using var registry = new Sandgrain.Runtime.Discovery.SiloRegistry(container.Container);
+        foreach (var record in registry.LiveSilos())
+        {
+            Programs.Kill(record.ProcessId);
         }
     }
 }
