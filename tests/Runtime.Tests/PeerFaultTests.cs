@@ -172,7 +172,7 @@ public abstract class PeerFaultTests(LimitedSiloFixture silo)
         Assert.True(created <= LimitedSiloFixture.MaxActivations, $"{created} activations were created");
         Assert.Contains($"the limit is {LimitedSiloFixture.MaxActivations} (Sandgrain:MaxActivations)", refused.Message, StringComparison.Ordinal);
 
-        // Idle activations are collected after 1 s here; then there is room again.
+        // Idle activations are collected after 3 s here; then there is room again.
         var deadline = Stopwatch.StartNew();
         while (true)
         {

@@ -32,7 +32,9 @@ public abstract class SiloFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        (_silo, _) = await StartSiloProcessAsync(["--Sandgrain:ActivationIdleTimeout=00:00:01", .. ExtraSiloArguments], "READY", stderr => SiloStderr += stderr);
+        // Short enough for the collection tests, long enough that a loaded machine's pause between two calls of
+        // one test does not collect (and reset) the activation they use.
+        (_silo, _) = await StartSiloProcessAsync(["--Sandgrain:ActivationIdleTimeout=00:00:03", .. ExtraSiloArguments], "READY", stderr => SiloStderr += stderr);
 
         _client = await TestClients.StartAsync(SandgrainArguments().ToArray());
     }
