@@ -5,6 +5,12 @@ public static class ActorCall
 {
     private static readonly AsyncLocal<TimeSpan?> s_timeout = new();
 
+    /// <summary>
+    /// The longest deadline a call, a configured timeout or a request from a peer may have: 24 days, within what
+    /// the platform's timers can wait. Longer ones are refused with this limit in the message.
+    /// </summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(24);
+
     internal static TimeSpan? TimeoutOverride => s_timeout.Value;
 
     /// <summary>
@@ -13,9 +19,9 @@ public static class ActorCall
     /// </summary>
     public static IDisposable WithTimeout(TimeSpan timeout)
     {
-        if (timeout <= TimeSpan.Zero)
+        if (timeout <= TimeSpan.Zero || timeout > MaxTimeout)
         {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A call timeout must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"A call timeout must be positive and at most {MaxTimeout.TotalDays:0} days (ActorCall.MaxTimeout).");
         }
 
         var previous = s_timeout.Value;

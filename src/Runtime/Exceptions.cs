@@ -62,7 +62,7 @@ public sealed class CallCycleException : ActorCallException
 }
 
 /// <summary>The silo hosting the actor is gone or unreachable; calls in flight to it fail at once with this.</summary>
-public sealed class ActorUnavailableException : ActorCallException
+public class ActorUnavailableException : ActorCallException
 {
     /// <summary>Creates the exception.</summary>
     public ActorUnavailableException(string message, Exception? inner = null)
@@ -92,4 +92,21 @@ public sealed class SandgrainLimitExceededException : ActorCallException
         : base(message)
     {
     }
+}
+
+/// <summary>
+/// The silo that hosts the actor turned the connection away before its handshake, with a reason (for example its
+/// <see cref="SandgrainOptions.MaxConnections"/> limit). Nothing was sent.
+/// </summary>
+public sealed class ConnectionRefusedException : ActorUnavailableException
+{
+    /// <summary>Creates the exception.</summary>
+    public ConnectionRefusedException(string message, string reason)
+        : base(message)
+    {
+        Reason = reason;
+    }
+
+    /// <summary>The reason the other silo gave.</summary>
+    public string Reason { get; }
 }

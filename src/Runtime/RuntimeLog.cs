@@ -66,6 +66,23 @@ internal static partial class RuntimeLog
     [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Helper {Helper} has had no connections and no activations for {Seconds:0.#} s; exiting.")]
     internal static partial void IdleExit(ILogger logger, string helper, double seconds);
 
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Closed the connection to {Peer}: {Reason}{Suppressed}")]
+    private static partial void SendStalled(ILogger logger, string peer, string reason, string suppressed);
+
+    private static readonly LogThrottle s_sendStalled = new(20, TimeSpan.FromSeconds(1));
+
+    /// <summary>A peer that stops reading is closed; many such peers must not flood the log.</summary>
+    internal static void SendStalled(ILogger logger, string peer, string reason)
+    {
+        if (s_sendStalled.TryEnter(logger, out var note))
+        {
+            SendStalled(logger, peer, reason, note);
+        }
+    }
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "Shutdown cut short after {Seconds:0.###} s (Sandgrain:ShutdownTimeout): {What}.")]
+    internal static partial void ShutdownCutShort(ILogger logger, double seconds, string what);
+
     [LoggerMessage(EventId = 3008, Level = LogLevel.Debug, Message = "Collected {Count} idle activation(s).")]
     internal static partial void Collected(ILogger logger, int count);
 }

@@ -68,6 +68,27 @@ public sealed class SandgrainOptions
     /// </summary>
     public int MaxActivations { get; set; } = 100_000;
 
+    /// <summary>
+    /// How long a connection may go without the peer reading anything this process sends (a flush that makes no
+    /// progress) before it is closed, its calls failing with <see cref="ActorUnavailableException"/> and the reason
+    /// logged. A peer that is stopped, hung or hostile costs at most this long. Default 10 s.
+    /// </summary>
+    public TimeSpan SendStallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Bytes of requests that may wait, per connection, behind a write to a slow peer; a call that would queue more
+    /// fails at once with <see cref="SandgrainLimitExceededException"/>, and while answers to a peer are over it, no
+    /// more of its requests are read. Default 64 MiB.
+    /// </summary>
+    public long MaxQueuedBytesPerConnection { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// How long stopping the silo may take: saying goodbye, deactivating every activation, closing connections.
+    /// What is not done by then is logged and abandoned, and a helper's instance lock is released anyway, so a hung
+    /// helper can always be launched again. Default 10 s.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Checks the options; returns what is wrong in words that say what to change, or null.</summary>
     internal string? Validate()
     {
@@ -81,14 +102,24 @@ public sealed class SandgrainOptions
             return $"Sandgrain:Transports lists '{unknown}'; the transports are 'shm', 'unix' and 'mach'.";
         }
 
-        if (DefaultCallTimeout <= TimeSpan.Zero)
+        foreach (var (name, value) in new[]
         {
-            return $"Sandgrain:DefaultCallTimeout is {DefaultCallTimeout}; it must be positive.";
+            ("DefaultCallTimeout", DefaultCallTimeout),
+            ("ActivationIdleTimeout", ActivationIdleTimeout),
+            ("HandshakeTimeout", HandshakeTimeout),
+            ("SendStallTimeout", SendStallTimeout),
+            ("ShutdownTimeout", ShutdownTimeout),
+        })
+        {
+            if (value <= TimeSpan.Zero || value > ActorCall.MaxTimeout)
+            {
+                return $"Sandgrain:{name} is {value}; it must be positive and at most {ActorCall.MaxTimeout.TotalDays:0} days (ActorCall.MaxTimeout).";
+            }
         }
 
-        if (ActivationIdleTimeout <= TimeSpan.Zero)
+        if (MaxQueuedBytesPerConnection is < 64 * 1024 or > 16L * 1024 * 1024 * 1024)
         {
-            return $"Sandgrain:ActivationIdleTimeout is {ActivationIdleTimeout}; it must be positive.";
+            return $"Sandgrain:MaxQueuedBytesPerConnection is {MaxQueuedBytesPerConnection}; it must be from 64 KiB to 16 GiB.";
         }
 
         if (MaxFrameSize is < 1024 or > 1024 * 1024 * 1024)
@@ -111,6 +142,6 @@ public sealed class SandgrainOptions
             return $"Sandgrain:MaxActivations is {MaxActivations}; it must be at least 1.";
         }
 
-        return HandshakeTimeout <= TimeSpan.Zero ? $"Sandgrain:HandshakeTimeout is {HandshakeTimeout}; it must be positive." : null;
+        return null;
     }
 }

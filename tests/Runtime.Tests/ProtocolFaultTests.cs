@@ -93,6 +93,33 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
     }
 
     [Fact]
+    public async Task RequestWithADeadlineOverTheLimit_IsRefusedNamingIt_AndTheConnectionCarriesOn()
+    {
+        await using var raw = await ConnectRawAsync();
+        var info = ActorTypeRegistry.Find(typeof(ICounterActor))!;
+        var add = info.Methods.Single(m => m.Name == "Add");
+        using var args = PooledBuffer.Rent();
+        var writer = args.CreateWriter();
+        writer.WriteArrayHeader(1);
+        writer.Write(3);
+        writer.Flush();
+
+        // uint.MaxValue ms is past what a timer can wait: the silo must answer, not throw before it has a slot's try.
+        await SendRequestAsync(raw, 21, info.Name, "deadline", add.Id, args.WrittenMemory.ToArray(), uint.MaxValue);
+        var (kind, payload) = await ReadFrameAsync(raw);
+        Assert.Equal(FrameKind.Error, kind);
+        var error = Protocol.DecodeError(new ReadOnlySequence<byte>(payload));
+        Assert.Equal(21ul, error.Correlation);
+        Assert.Equal(ErrorKind.LimitExceeded, error.Kind);
+        Assert.Contains("ActorCall.MaxTimeout", error.Message, StringComparison.Ordinal);
+
+        await SendRequestAsync(raw, 22, info.Name, "deadline", add.Id, args.WrittenMemory.ToArray());
+        (kind, payload) = await ReadFrameAsync(raw);
+        Assert.Equal(FrameKind.Response, kind);
+        Assert.Equal(22ul, Protocol.DecodeId(new ReadOnlySequence<byte>(payload), out _));
+    }
+
+    [Fact]
     public async Task PeerThatClosesMidFrame_IsDropped_AndTheSiloCarriesOn()
     {
         await using (var raw = await ConnectRawAsync())
@@ -140,10 +167,10 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
         return connection;
     }
 
-    internal static async Task SendRequestAsync(ConnectionContext connection, ulong correlation, string @interface, string key, uint method, byte[] arguments)
+    internal static async Task SendRequestAsync(ConnectionContext connection, ulong correlation, string @interface, string key, uint method, byte[] arguments, uint timeoutMs = 10_000)
     {
         using var header = PooledBuffer.Rent();
-        Protocol.EncodeRequest(header, new RequestHeader(correlation, RequestFlags.None, 10_000, @interface, key, method, [], null));
+        Protocol.EncodeRequest(header, new RequestHeader(correlation, RequestFlags.None, timeoutMs, @interface, key, method, [], null));
         Protocol.WriteFrame(connection.Transport.Output, FrameKind.Request, header.WrittenMemory.Span, arguments);
         await connection.Transport.Output.FlushAsync(Token);
     }

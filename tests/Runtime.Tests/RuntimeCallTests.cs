@@ -228,16 +228,52 @@ public abstract class RuntimeCallTests(SiloFixture silo)
     }
 
     [Fact]
-    public async Task Timers_RunAsTurns()
+    public async Task Timers_RunAsTurns_NeverDuringARequest()
     {
         var actor = silo.Factory.GetGrain<ILifecycleActor>(Guid.NewGuid());
-        await actor.StartTimer(30);
+        await actor.StartTimer(5);
+
+        // Requests that stay inside across awaits, back to back: a tick due meanwhile must wait for its turn.
         var deadline = Stopwatch.StartNew();
-        while (await actor.Ticks() < 3)
+        do
         {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "the timer did not tick");
-            await Task.Delay(20, Token);
+            await Task.WhenAll(actor.Busy(50), actor.Busy(50), actor.Busy(50));
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(20), "the timer did not tick");
         }
+        while (await actor.Ticks() < 5);
+
+        Assert.Equal(0, await actor.TimerOverlaps());
+    }
+
+    [Fact]
+    public async Task ReadOnlyRequests_InterleaveWithEachOther_NeverWithAWriter()
+    {
+        var actor = silo.Factory.GetGrain<ITurnActor>(Key());
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => actor.Read(400)));
+        Assert.True((await actor.ReadStats())[0] >= 2, "read-only requests ran one at a time");
+
+        await Task.WhenAll(actor.Step(150), actor.Read(150), actor.Read(150), actor.Step(150), actor.Read(150), actor.Step(150));
+        Assert.Equal(0, (await actor.ReadStats())[1]);
+        Assert.Equal(1, await actor.MaxConcurrency());
+    }
+
+    [Fact]
+    public async Task CallCycle_ThroughAnObserver_FailsAtOnce()
+    {
+        var key = Key();
+        var relay = silo.Factory.CreateObjectReference<IRelayObserver>(new RelayObserver(silo.Factory));
+        using (ActorCall.WithTimeout(TimeSpan.FromSeconds(20)))
+        {
+            var started = Stopwatch.StartNew();
+            var e = await Assert.ThrowsAsync<CallCycleException>(() => silo.Factory.GetGrain<ICycleActor>(key).CallBack(relay));
+            Assert.Contains("ICycleActor/" + key, e.Message, StringComparison.Ordinal);
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(15), "the cycle waited for the deadline");
+        }
+    }
+
+    private sealed class RelayObserver(IActorFactory factory) : IRelayObserver
+    {
+        public Task<string> Relay(string cycleActorKey) => factory.GetGrain<ICycleActor>(cycleActorKey).Ping();
     }
 
     [Fact]

@@ -155,3 +155,23 @@ public sealed class SharedMemoryLimitedSiloFixture : LimitedSiloFixture
 {
     protected override string TransportName => "shm";
 }
+
+/// <summary>A TestSilo that closes a connection whose peer reads nothing for 3 s and queues at most 16 MiB per connection.</summary>
+public abstract class StallSiloFixture : SiloFixture
+{
+    public const int SendStallSeconds = 3;
+
+    public const int MaxQueuedBytes = 16 << 20;
+
+    protected override string[] ExtraSiloArguments => ["--Sandgrain:SendStallTimeout=00:00:0" + SendStallSeconds, "--Sandgrain:MaxQueuedBytesPerConnection=" + MaxQueuedBytes];
+}
+
+public sealed class UnixStallSiloFixture : StallSiloFixture
+{
+    protected override string TransportName => "unix";
+}
+
+public sealed class SharedMemoryStallSiloFixture : StallSiloFixture
+{
+    protected override string TransportName => "shm";
+}

@@ -76,13 +76,13 @@ internal static class TestClients
     ];
 
     /// <summary>Starts a client silo (hosting nothing) with both transports registered.</summary>
-    public static async Task<Microsoft.Extensions.Hosting.IHost> StartAsync(string[] arguments)
+    public static async Task<Microsoft.Extensions.Hosting.IHost> StartAsync(string[] arguments, Action<ISandgrainBuilder>? configure = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(arguments);
         builder.Logging.ClearProviders();
         builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
         builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain();
+        builder.UseSandgrain(configure);
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
         return host;

@@ -70,15 +70,33 @@ public abstract class TurnCountingActor
 {
     private int _inside;
     private int _max;
+    private int _readers;
+    private int _maxReaders;
+    private int _overlaps;
 
     public async Task<int> Step(int delayMilliseconds)
     {
         var at = ++_inside;
         _max = Math.Max(_max, _inside);
+        _overlaps += _readers > 0 ? 1 : 0;
         await Task.Delay(delayMilliseconds);
+        _overlaps += _readers > 0 ? 1 : 0;
         _inside--;
         return at;
     }
+
+    public async Task<int> Read(int delayMilliseconds)
+    {
+        var at = ++_readers;
+        _maxReaders = Math.Max(_maxReaders, _readers);
+        _overlaps += _inside > 0 ? 1 : 0;
+        await Task.Delay(delayMilliseconds);
+        _overlaps += _inside > 0 ? 1 : 0;
+        _readers--;
+        return at;
+    }
+
+    public Task<int[]> ReadStats() => Task.FromResult(new[] { _maxReaders, _overlaps });
 
     public Task<int> Peek(int delayMilliseconds) => Step(delayMilliseconds);
 
@@ -92,6 +110,10 @@ public sealed class ReentrantTurnActor : TurnCountingActor, IReentrantTurnActor;
 
 public sealed class CycleActor(IActorContext context) : ICycleActor
 {
+    public Task<string> CallBack(IRelayObserver observer) => observer.Relay(context.Key);
+
+    public Task<string> Ping() => Task.FromResult("pong from " + context.Key);
+
     public Task<string> Bounce(string next, int depth) =>
         depth == 0
             ? Task.FromResult(context.Key)
@@ -120,15 +142,28 @@ public sealed class LifecycleActor(IActorContext context) : ILifecycleActor, IAc
 
     public Task<int> Ticks() => Task.FromResult(_ticks);
 
+    private bool _inRequest;
+    private int _overlaps;
+
     public Task StartTimer(int periodMilliseconds)
     {
         context.RegisterTimer(_ =>
         {
             _ticks++;
+            _overlaps += _inRequest ? 1 : 0;
             return Task.CompletedTask;
         }, TimeSpan.FromMilliseconds(periodMilliseconds), TimeSpan.FromMilliseconds(periodMilliseconds));
         return Task.CompletedTask;
     }
+
+    public async Task Busy(int milliseconds)
+    {
+        _inRequest = true;
+        await Task.Delay(milliseconds);
+        _inRequest = false;
+    }
+
+    public Task<int> TimerOverlaps() => Task.FromResult(_overlaps);
 
     public Task<string[]> Events() => Task.FromResult(Log.ToArray());
 }
@@ -188,5 +223,10 @@ public static class TestActorRegistration
         .AddActor<ICycleActor, CycleActor>()
         .AddActor<ILifecycleActor, LifecycleActor>()
         .AddActor<INumberActor, NumberActor>()
-        .AddActor<IPublisherActor, PublisherActor>();
+        .AddActor<IPublisherActor, PublisherActor>()
+        .AddActor<IHoldActor, HoldActor>()
+        .AddActor<ILifeCountingActor, LifeCountingActor>()
+        .AddActor<ISlowActivationActor, SlowActivationActor>()
+        .AddActor<IFlakyActivationActor, FlakyActivationActor>()
+        .AddActor<IHangingActor, HangingActor>();
 }

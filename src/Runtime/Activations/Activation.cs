@@ -4,44 +4,61 @@ using Sandgrain.Runtime.Invocation;
 
 namespace Sandgrain.Runtime.Activations;
 
+/// <summary>Where an activation is in its life. It only ever moves forward.</summary>
+internal enum ActivationState
+{
+    /// <summary>Created; <c>OnActivateAsync</c> has not completed yet. Requests enter and wait for it.</summary>
+    Activating,
+
+    /// <summary>Serving requests.</summary>
+    Active,
+
+    /// <summary>No request may enter any more; the ones inside finish, then <c>OnDeactivateAsync</c> runs.</summary>
+    Deactivating,
+
+    /// <summary>Deactivated and out of the directory; callers that waited go to a new activation.</summary>
+    Gone,
+}
+
 /// <summary>
-/// One live actor: its instance, its turn scheduler and its request gate.
+/// One live actor: its instance, its state, its turn scheduler and its request gate.
 /// </summary>
 /// <remarks>
 /// Turns: every piece of the actor's code — each request, each continuation after an await, each timer tick —
 /// runs on an exclusive scheduler, one at a time, so actor code never runs on two threads at once (as in Orleans).
-/// A non-reentrant activation additionally admits one request at a time across its awaits (the FIFO gate); a
-/// <c>[Reentrant]</c> class or an <c>[AlwaysInterleave]</c> method bypasses the gate and interleaves at awaits.
+/// A non-reentrant activation also admits one writing request at a time across its awaits (<see cref="TurnGate"/>);
+/// a <c>[Reentrant]</c> class or an <c>[AlwaysInterleave]</c> method bypasses the gate. Entering is decided under
+/// the activation's lock against deactivation, so a request runs on an activation that is active, or not at all.
 /// </remarks>
 internal sealed class Activation
 {
     private readonly ActorRegistration _registration;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly TurnGate _gate = new();
     private readonly ActorContext _context;
     private readonly IServiceScope _scope;
-    private readonly ILogger _logger;
-    private readonly ActorRuntime? _runtime;
-    private readonly Lazy<Task> _activated;
+    private readonly ActivationServices _services;
     private readonly CancellationTokenSource _lifetime = new();
-    private int _running;
-    private long _lastUsed = Environment.TickCount64;
-    private int _deactivated;
+    private readonly Lock _lock = new();
+    private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ActivationState _state = ActivationState.Activating;
+    private Task? _activated;
+    private int _entered;
+    private long _lastUsed;
+    private bool _deactivateWhenIdle;
 
-    internal Activation(ActorRegistration registration, string key, ActivationDirectory directory, IServiceProvider services, IActorFactory factory, ILogger logger)
+    internal Activation(ActorRegistration registration, string key, ActivationServices services)
     {
         _registration = registration;
+        _services = services;
         Info = registration.Info;
         Key = key;
         Id = Info.Name + "/" + key;
-        Directory = directory;
-        _logger = logger;
-        _runtime = factory as ActorRuntime;
-        Scheduler = new TurnScheduler();
-        _scope = services.CreateScope();
-        _context = new ActorContext(this, factory);
+        _lastUsed = services.Time.GetTimestamp();
+        _scope = services.Provider.CreateScope();
+        _context = new ActorContext(this, services.Factory());
         _scope.ServiceProvider.GetRequiredService<ActorContextHolder>().Context = _context;
         Instance = registration.Create(_scope.ServiceProvider);
-        _activated = new Lazy<Task>(() => RunOnSchedulerAsync(() => Instance is IActorLifecycle hooks ? hooks.OnActivateAsync(_lifetime.Token) : Task.CompletedTask));
     }
 
     internal ActorInterfaceInfo Info { get; }
@@ -52,47 +69,76 @@ internal sealed class Activation
 
     internal object Instance { get; }
 
-    internal TurnScheduler Scheduler { get; }
-
-    internal ActivationDirectory Directory { get; }
+    internal TurnScheduler Scheduler { get; } = new();
 
     internal bool Reentrant => _registration.Reentrant;
 
-    internal bool IsIdle(long olderThanTicks) => Volatile.Read(ref _running) == 0 && Environment.TickCount64 - Volatile.Read(ref _lastUsed) >= olderThanTicks;
+    internal ActivationState State
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state;
+            }
+        }
+    }
 
-    internal bool IsDeactivated => Volatile.Read(ref _deactivated) == 1;
+    /// <summary>Completes once the activation is deactivated and out of the directory.</summary>
+    internal Task Gone => _gone.Task;
 
     internal CancellationToken Lifetime => _lifetime.Token;
 
-    internal ILogger Logger => _logger;
+    internal ILogger Logger => _services.Logger;
 
-    /// <summary>Runs one request as the activation's turn(s) and returns its encoded result.</summary>
-    internal async Task<PooledBuffer> InvokeAsync(uint methodId, CallFlags flags, ReadOnlyMemory<byte> arguments, string[] chain, CancellationToken cancellationToken)
+    internal TimeProvider Time => _services.Time;
+
+    /// <summary>Lets a request (or a timer tick) in; false once the activation is deactivating.</summary>
+    internal bool TryEnter()
     {
-        var gated = !Reentrant && (flags & CallFlags.AlwaysInterleave) == 0;
-        Interlocked.Increment(ref _running);
+        lock (_lock)
+        {
+            if (_state >= ActivationState.Deactivating)
+            {
+                return false;
+            }
+
+            _entered++;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Runs one entered request as the activation's turn(s) and returns its encoded result. The request owns
+    /// <paramref name="arguments"/> until it is done; one whose caller has given up before its turn is not run.
+    /// </summary>
+    internal async Task<PooledBuffer> InvokeEnteredAsync(ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
+    {
+        var gated = !Reentrant && (method.Flags & CallFlags.AlwaysInterleave) == 0;
+        var readOnly = (method.Flags & CallFlags.ReadOnly) != 0;
         try
         {
             if (gated)
             {
-                await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await _gate.EnterAsync(readOnly, cancellationToken).ConfigureAwait(false);
             }
 
             try
             {
-                await _activated.Value.ConfigureAwait(false);
+                await EnsureActivatedAsync().ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
                 var result = PooledBuffer.Rent();
                 try
                 {
                     var context = new CallContext(Id, chain, Blocking: gated);
-                    await RunOnSchedulerAsync(() =>
+                    await RunTurnAsync(() =>
                     {
                         CallContext.Current = context;
 
-                        // The arguments are decoded before the dispatcher's first await: references among them belong to this runtime.
-                        using (Invocation.ReferenceContext.Enter(_runtime))
+                        // The arguments are decoded before the dispatcher's first await: references among them belong to this silo.
+                        using (ReferenceContext.Enter(_services.Invoker()))
                         {
-                            return Info.Dispatcher.InvokeAsync(Instance, methodId, arguments, result, cancellationToken).AsTask();
+                            return Info.Dispatcher.InvokeAsync(Instance, method.Id, arguments.WrittenMemory, result, cancellationToken).AsTask();
                         }
                     }).ConfigureAwait(false);
                     return result;
@@ -107,99 +153,238 @@ internal sealed class Activation
             {
                 if (gated)
                 {
-                    _gate.Release();
+                    _gate.Exit(readOnly);
                 }
             }
         }
         finally
         {
-            Volatile.Write(ref _lastUsed, Environment.TickCount64);
-            Interlocked.Decrement(ref _running);
+            arguments.Dispose();
+            Exit(touch: true);
         }
     }
 
-    /// <summary>Runs a timer tick as a turn, through the gate like a request.</summary>
+    /// <summary>Runs a timer tick as a turn, through the gate like a writing request; skipped once deactivating.</summary>
     internal async Task RunTimerTurnAsync(Func<CancellationToken, Task> callback)
     {
-        if (IsDeactivated)
+        if (!TryEnter())
         {
             return;
         }
 
         var gated = !Reentrant;
-        if (gated)
-        {
-            await _gate.WaitAsync(_lifetime.Token).ConfigureAwait(false);
-        }
-
         try
-        {
-            await _activated.Value.ConfigureAwait(false);
-            await RunOnSchedulerAsync(() =>
-            {
-                CallContext.Current = new CallContext(Id, [], Blocking: gated);
-                return callback(_lifetime.Token);
-            }).ConfigureAwait(false);
-        }
-        finally
         {
             if (gated)
             {
-                _gate.Release();
+                await _gate.EnterAsync(readOnly: false, _lifetime.Token).ConfigureAwait(false);
             }
+
+            try
+            {
+                await EnsureActivatedAsync().ConfigureAwait(false);
+                await RunTurnAsync(() =>
+                {
+                    CallContext.Current = new CallContext(Id, [], Blocking: gated);
+                    return callback(_lifetime.Token);
+                }).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (gated)
+                {
+                    _gate.Exit(readOnly: false);
+                }
+            }
+        }
+        finally
+        {
+            // Timers do not keep an activation from being collected.
+            Exit(touch: false);
         }
     }
 
-    /// <summary>Runs the deactivation hook (after the request in progress, if any) and releases the instance.</summary>
+    /// <summary>Moves to <see cref="ActivationState.Deactivating"/> if the activation has been idle that long; atomic against entering.</summary>
+    internal bool TryBeginIdleDeactivation(TimeSpan idle)
+    {
+        lock (_lock)
+        {
+            if (_state != ActivationState.Active || _entered > 0 || _services.Time.GetElapsedTime(_lastUsed) < idle)
+            {
+                return false;
+            }
+
+            _state = ActivationState.Deactivating;
+            return true;
+        }
+    }
+
+    /// <summary>Moves to <see cref="ActivationState.Deactivating"/> whatever it is doing; false when it already was.</summary>
+    internal bool TryBeginDeactivation()
+    {
+        lock (_lock)
+        {
+            if (_state >= ActivationState.Deactivating)
+            {
+                return false;
+            }
+
+            _state = ActivationState.Deactivating;
+            return true;
+        }
+    }
+
+    /// <summary>Deactivates once no request is inside (at once when none is).</summary>
+    internal void DeactivateOnIdle()
+    {
+        if (RequestDeactivationWhenIdle())
+        {
+            _services.Deactivate(this);
+        }
+    }
+
+    private bool RequestDeactivationWhenIdle()
+    {
+        lock (_lock)
+        {
+            _deactivateWhenIdle = true;
+            if (_entered == 0 && _state < ActivationState.Deactivating)
+            {
+                _state = ActivationState.Deactivating;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// After <see cref="TryBeginDeactivation"/> (or its idle variant) returned true: waits for the requests inside to
+    /// finish, runs the deactivation hook (if the activation ever activated) and releases the instance. The directory
+    /// removes the entry and then calls <see cref="MarkGone"/>.
+    /// </summary>
     internal async Task DeactivateAsync()
     {
-        if (Interlocked.Exchange(ref _deactivated, 1) == 1)
+        lock (_lock)
         {
-            return;
+            if (_entered == 0)
+            {
+                _drained.TrySetResult();
+            }
         }
 
-        SandgrainTelemetry.ActivationChanged(-1);
-
-        var gated = !Reentrant;
-        if (gated)
-        {
-            await _gate.WaitAsync().ConfigureAwait(false);
-        }
-
+        await _drained.Task.ConfigureAwait(false);
         try
         {
-            if (_activated.IsValueCreated && Instance is IActorLifecycle hooks)
+            if (_activated is { IsCompletedSuccessfully: true } && Instance is IActorLifecycle hooks)
             {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await RunOnSchedulerAsync(() => hooks.OnDeactivateAsync(timeout.Token)).ConfigureAwait(false);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30), _services.Time);
+                await RunTurnAsync(() => hooks.OnDeactivateAsync(timeout.Token)).ConfigureAwait(false);
             }
         }
         catch (Exception e)
         {
-            RuntimeLog.DeactivationFailed(_logger, Id, e);
+            RuntimeLog.DeactivationFailed(_services.Logger, Id, e);
         }
         finally
         {
-            await _lifetime.CancelAsync().ConfigureAwait(false);
-            _context.DisposeTimers();
-            if (gated)
+            await ReleaseAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal void MarkGone()
+    {
+        lock (_lock)
+        {
+            _state = ActivationState.Gone;
+        }
+
+        _gone.TrySetResult();
+    }
+
+    private void Exit(bool touch)
+    {
+        var deactivateNow = false;
+        lock (_lock)
+        {
+            _entered--;
+            if (touch)
             {
-                _gate.Release();
+                _lastUsed = _services.Time.GetTimestamp();
             }
 
-            if (_scope is IAsyncDisposable asyncScope)
+            if (_entered == 0)
             {
-                await asyncScope.DisposeAsync().ConfigureAwait(false);
+                if (_state == ActivationState.Deactivating)
+                {
+                    _drained.TrySetResult();
+                }
+                else if (_deactivateWhenIdle)
+                {
+                    _state = ActivationState.Deactivating;
+                    deactivateNow = true;
+                }
             }
-            else
+        }
+
+        if (deactivateNow)
+        {
+            _services.Deactivate(this);
+        }
+    }
+
+    /// <summary>Runs <c>OnActivateAsync</c> once; a failure ends this activation so that the next call tries a new one.</summary>
+    private Task EnsureActivatedAsync()
+    {
+        lock (_lock)
+        {
+            _activated ??= ActivateAsync();
+            return _activated;
+        }
+    }
+
+    private async Task ActivateAsync()
+    {
+        // Off the lock: the hook is user code.
+        await Task.Yield();
+        try
+        {
+            await RunTurnAsync(() => Instance is IActorLifecycle hooks ? hooks.OnActivateAsync(_lifetime.Token) : Task.CompletedTask).ConfigureAwait(false);
+            lock (_lock)
             {
-                _scope.Dispose();
+                if (_state == ActivationState.Activating)
+                {
+                    _state = ActivationState.Active;
+                }
             }
+        }
+        catch
+        {
+            if (TryBeginDeactivation())
+            {
+                _services.Deactivate(this);
+            }
+
+            throw;
+        }
+    }
+
+    private async Task ReleaseAsync()
+    {
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        _context.DisposeTimers();
+        if (_scope is IAsyncDisposable asyncScope)
+        {
+            await asyncScope.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            _scope.Dispose();
         }
     }
 
     /// <summary>Runs <paramref name="work"/> as a turn: at once on this thread when the activation is idle, else in order.</summary>
-    private Task RunOnSchedulerAsync(Func<Task> work)
+    private Task RunTurnAsync(Func<Task> work)
     {
         var turn = new Task<Task>(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         Scheduler.RunInlineOrQueue(turn);

@@ -6,101 +6,147 @@ using Sandgrain.Runtime.Messaging;
 namespace Sandgrain.Runtime.Activations;
 
 /// <summary>
-/// The activations of the actor types this silo hosts: one per (interface, key), created on the first call and
-/// collected after <see cref="SandgrainOptions.ActivationIdleTimeout"/> without calls.
+/// The activations of the actor types this silo hosts: at most one per (interface, key) at any moment, created on
+/// the first call and collected after <see cref="SandgrainOptions.ActivationIdleTimeout"/> without calls.
 /// </summary>
+/// <remarks>
+/// An entry stays here until its deactivation has finished, so a call that arrives meanwhile finds it
+/// deactivating, waits, and then goes to a new activation: two instances of one key are never live at once.
+/// Whether an activation is idle is decided under its own lock against requests entering, never from a snapshot.
+/// </remarks>
 internal sealed class ActivationDirectory : IAsyncDisposable
 {
     private readonly Dictionary<string, ActorRegistration> _hosted;
     private readonly ConcurrentDictionary<string, Activation> _activations = new(StringComparer.Ordinal);
-    private readonly IServiceProvider _services;
-    private readonly Func<IActorFactory> _factory;
-    private readonly ILogger _logger;
-    private readonly long _idleTicks;
+    private readonly ActivationServices _services;
+    private readonly TimeSpan _idle;
     private readonly int _maxActivations;
-    private readonly Timer _collector;
+    private readonly ITimer _collector;
     private readonly Lock _createLock = new();
+    private volatile bool _stopping;
 
-    internal ActivationDirectory(IEnumerable<ActorRegistration> hosted, IServiceProvider services, Func<IActorFactory> factory, SandgrainOptions options, ILogger logger)
+    internal ActivationDirectory(IEnumerable<ActorRegistration> hosted, IServiceProvider services, Func<IActorFactory> factory, Func<ICallInvoker> invoker, SandgrainOptions options, TimeProvider time, ILogger logger)
     {
         _hosted = hosted.GroupBy(r => r.Info.Name).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
-        _services = services;
-        _factory = factory;
-        _logger = logger;
-        _idleTicks = (long)options.ActivationIdleTimeout.TotalMilliseconds;
+        _services = new ActivationServices(services, factory, invoker, time, logger, a => _ = DeactivateAsync(a));
+        _idle = options.ActivationIdleTimeout;
         _maxActivations = options.MaxActivations;
-        var interval = TimeSpan.FromMilliseconds(Math.Clamp(options.ActivationIdleTimeout.TotalMilliseconds / 4, 50, 60_000));
-        _collector = new Timer(_ => _ = CollectIdleAsync(), null, interval, interval);
+        var interval = TimeSpan.FromMilliseconds(Math.Clamp(_idle.TotalMilliseconds / 4, 50, 60_000));
+        _collector = time.CreateTimer(static s => ((ActivationDirectory)s!).CollectIdle(), this, interval, interval);
     }
 
     /// <summary>The interface names this silo hosts.</summary>
     internal IReadOnlyCollection<string> HostedTypes => _hosted.Keys;
 
-    /// <summary>Live activations.</summary>
+    /// <summary>Activations in the directory, including those still deactivating.</summary>
     internal int Count => _activations.Count;
 
     internal bool Hosts(string interfaceName) => _hosted.ContainsKey(interfaceName);
 
-    /// <summary>A request from another silo.</summary>
-    internal Task<PooledBuffer> InvokeAsync(RequestHeader header, ReadOnlyMemory<byte> arguments, CancellationToken cancellationToken)
+    /// <summary>
+    /// A request to an activation of this silo, from here or elsewhere. The request owns <paramref name="arguments"/>
+    /// (disposed when it is done, or at once when it cannot run).
+    /// </summary>
+    internal Task<PooledBuffer> InvokeAsync(ActorInterfaceInfo info, string key, ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
     {
-        var info = ActorTypeRegistry.Find(header.Interface);
-        if (info is null || !_hosted.ContainsKey(header.Interface))
+        try
         {
-            throw new ActorNotHostedException($"This silo does not host {header.Interface}.");
+            var activation = GetOrCreate(info, key, chain, method);
+            if (activation.TryEnter())
+            {
+                return activation.InvokeEnteredAsync(method, arguments, chain, cancellationToken);
+            }
+
+            return InvokeAfterDeactivationAsync(activation, info, key, method, arguments, chain, cancellationToken);
         }
-
-        var method = info.Method(header.MethodId) ?? throw Serializer.UnknownMethod(info.Name, header.MethodId);
-        return InvokeAsync(info, header.Key, method, arguments, header.Chain, cancellationToken);
-    }
-
-    /// <summary>A request to an activation of this silo, from here or elsewhere.</summary>
-    internal Task<PooledBuffer> InvokeAsync(ActorInterfaceInfo info, string key, ActorMethodInfo method, ReadOnlyMemory<byte> arguments, string[] chain, CancellationToken cancellationToken)
-    {
-        var activation = GetOrCreate(info, key);
-        if (!activation.Reentrant && (method.Flags & CallFlags.AlwaysInterleave) == 0 && chain.Contains(activation.Id, StringComparer.Ordinal))
+        catch
         {
-            string[] cycle = [.. chain, activation.Id];
-            throw new CallCycleException(
-                $"Call cycle: {string.Join(" → ", cycle)}. {activation.Id} is not reentrant and is already waiting further up this call chain, so the call would wait for itself. Mark the class [Reentrant] or the method [AlwaysInterleave], or break the cycle.",
-                cycle);
-        }
-
-        return activation.InvokeAsync(method.Id, method.Flags, arguments, chain, cancellationToken);
-    }
-
-    internal async Task DeactivateSoonAsync(Activation activation)
-    {
-        await Task.Yield();
-        if (_activations.TryRemove(new KeyValuePair<string, Activation>(activation.Id, activation)))
-        {
-            await activation.DeactivateAsync().ConfigureAwait(false);
+            arguments.Dispose();
+            throw;
         }
     }
 
-    /// <summary>Deactivates every activation (shutdown); returns how many there were.</summary>
-    internal async Task<int> DeactivateAllAsync()
+    /// <summary>Deactivates every activation (shutdown), waiting at most <paramref name="timeout"/>; returns how many there were.</summary>
+    internal async Task<int> DeactivateAllAsync(TimeSpan timeout)
     {
+        _stopping = true;
         var all = _activations.Values.ToList();
-        _activations.Clear();
-        await Task.WhenAll(all.Select(a => a.DeactivateAsync())).ConfigureAwait(false);
+        foreach (var activation in all)
+        {
+            if (activation.TryBeginDeactivation())
+            {
+                _ = DeactivateAsync(activation);
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(all.Select(a => a.Gone)).WaitAsync(timeout, _services.Time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            var stuck = all.Where(a => !a.Gone.IsCompleted).Select(a => a.Id).ToList();
+            RuntimeLog.ShutdownCutShort(_services.Logger, timeout.TotalSeconds, $"{stuck.Count} activation(s) still running or deactivating: {string.Join(", ", stuck.Take(10))}{(stuck.Count > 10 ? ", …" : "")}");
+        }
+
         return all.Count;
     }
 
     public async ValueTask DisposeAsync()
     {
         await _collector.DisposeAsync().ConfigureAwait(false);
-        await DeactivateAllAsync().ConfigureAwait(false);
+        if (!_stopping)
+        {
+            await DeactivateAllAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
     }
 
-    private Activation GetOrCreate(ActorInterfaceInfo info, string key)
+    private async Task<PooledBuffer> InvokeAfterDeactivationAsync(Activation old, ActorInterfaceInfo info, string key, ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var activation = old;
+            while (true)
+            {
+                await activation.Gone.WaitAsync(cancellationToken).ConfigureAwait(false);
+                activation = GetOrCreate(info, key, chain, method);
+                if (activation.TryEnter())
+                {
+                    break;
+                }
+            }
+
+            var entered = activation.InvokeEnteredAsync(method, arguments, chain, cancellationToken);
+            arguments = null!;
+            return await entered.ConfigureAwait(false);
+        }
+        finally
+        {
+            arguments?.Dispose();
+        }
+    }
+
+    private Activation GetOrCreate(ActorInterfaceInfo info, string key, string[] chain, ActorMethodInfo method)
     {
         var id = info.Name + "/" + key;
-        if (_activations.TryGetValue(id, out var existing) && !existing.IsDeactivated)
+        if (!_activations.TryGetValue(id, out var activation))
         {
-            return existing;
+            activation = Create(info, key, id);
         }
 
+        if (!activation.Reentrant && (method.Flags & CallFlags.AlwaysInterleave) == 0 && Array.IndexOf(chain, id) >= 0)
+        {
+            string[] cycle = [.. chain, id];
+            throw new CallCycleException(
+                $"Call cycle: {string.Join(" → ", cycle)}. {id} is not reentrant and is already waiting further up this call chain, so the call would wait for itself. Mark the class [Reentrant] or the method [AlwaysInterleave], or break the cycle.",
+                cycle);
+        }
+
+        return activation;
+    }
+
+    private Activation Create(ActorInterfaceInfo info, string key, string id)
+    {
         if (!_hosted.TryGetValue(info.Name, out var registration))
         {
             throw new ActorNotHostedException($"This silo does not host {info.Name}.");
@@ -109,9 +155,14 @@ internal sealed class ActivationDirectory : IAsyncDisposable
         // Creation runs the actor's constructor, so it happens under a lock, once, never speculatively.
         lock (_createLock)
         {
-            if (_activations.TryGetValue(id, out existing) && !existing.IsDeactivated)
+            if (_activations.TryGetValue(id, out var existing))
             {
                 return existing;
+            }
+
+            if (_stopping)
+            {
+                throw new ActorUnavailableException($"{id}: this silo is shutting down and activates nothing new.");
             }
 
             if (_activations.Count >= _maxActivations)
@@ -119,27 +170,47 @@ internal sealed class ActivationDirectory : IAsyncDisposable
                 throw new SandgrainLimitExceededException($"{id} would be activation {_activations.Count + 1} of this silo; the limit is {_maxActivations} (Sandgrain:MaxActivations).");
             }
 
-            var created = new Activation(registration, key, this, _services, _factory(), _logger);
+            var created = new Activation(registration, key, _services);
             _activations[id] = created;
             SandgrainTelemetry.ActivationChanged(1);
             return created;
         }
     }
 
-    private async Task CollectIdleAsync()
+    /// <summary>Runs a deactivation begun by the activation's state change, then removes the entry.</summary>
+    private async Task DeactivateAsync(Activation activation)
     {
-        var idle = _activations.Values.Where(a => a.IsIdle(_idleTicks)).ToList();
-        foreach (var activation in idle)
+        await Task.Yield();
+        try
+        {
+            await activation.DeactivateAsync().ConfigureAwait(false);
+        }
+        finally
         {
             if (_activations.TryRemove(new KeyValuePair<string, Activation>(activation.Id, activation)))
             {
-                await activation.DeactivateAsync().ConfigureAwait(false);
+                SandgrainTelemetry.ActivationChanged(-1);
+            }
+
+            activation.MarkGone();
+        }
+    }
+
+    private void CollectIdle()
+    {
+        var collected = 0;
+        foreach (var activation in _activations.Values)
+        {
+            if (activation.TryBeginIdleDeactivation(_idle))
+            {
+                collected++;
+                _ = DeactivateAsync(activation);
             }
         }
 
-        if (idle.Count > 0)
+        if (collected > 0)
         {
-            RuntimeLog.Collected(_logger, idle.Count);
+            RuntimeLog.Collected(_services.Logger, collected);
         }
     }
 }

@@ -31,7 +31,7 @@ internal sealed class ActorContext(Activation activation, IActorFactory factory)
         return timer;
     }
 
-    public void DeactivateOnIdle() => _ = activation.Directory.DeactivateSoonAsync(activation);
+    public void DeactivateOnIdle() => activation.DeactivateOnIdle();
 
     internal void DisposeTimers()
     {
@@ -50,14 +50,14 @@ internal sealed class ActorContext(Activation activation, IActorFactory factory)
     {
         private readonly Activation _activation;
         private readonly Func<CancellationToken, Task> _callback;
-        private readonly Timer _timer;
+        private readonly ITimer _timer;
         private int _running;
 
         internal ActorTimer(Activation activation, Func<CancellationToken, Task> callback, TimeSpan dueTime, TimeSpan period)
         {
             _activation = activation;
             _callback = callback;
-            _timer = new Timer(static state => _ = ((ActorTimer)state!).TickAsync(), this, dueTime, period);
+            _timer = activation.Time.CreateTimer(static state => _ = ((ActorTimer)state!).TickAsync(), this, dueTime, period);
         }
 
         public void Dispose() => _timer.Dispose();
@@ -73,7 +73,7 @@ internal sealed class ActorContext(Activation activation, IActorFactory factory)
             {
                 await _activation.RunTimerTurnAsync(_callback).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (_activation.IsDeactivated)
+            catch (OperationCanceledException) when (_activation.State >= ActivationState.Deactivating)
             {
                 // Deactivated while waiting for its turn.
             }

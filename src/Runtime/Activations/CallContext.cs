@@ -4,7 +4,7 @@ namespace Sandgrain.Runtime.Activations;
 /// The request an activation is running, flowing with its awaits: outgoing calls read it to extend the call
 /// chain, which the callee checks for cycles.
 /// </summary>
-internal sealed record CallContext(string ActivationId, string[] Chain, bool Blocking)
+internal sealed record CallContext(string? ActivationId, string[] Chain, bool Blocking)
 {
     private static readonly AsyncLocal<CallContext?> s_current = new();
 
@@ -23,6 +23,6 @@ internal sealed record CallContext(string ActivationId, string[] Chain, bool Blo
             return [];
         }
 
-        return current.Blocking ? [.. current.Chain, current.ActivationId] : current.Chain;
+        return current.Blocking && current.ActivationId is { } id ? [.. current.Chain, id] : current.Chain;
     }
 }

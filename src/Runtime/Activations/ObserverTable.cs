@@ -10,7 +10,7 @@ namespace Sandgrain.Runtime.Activations;
 /// <see cref="IActorFactory.DeleteObjectReference{TObserver}"/>. Observer calls are not turns: they run as they
 /// arrive, concurrently, so an observer object must be thread-safe.
 /// </summary>
-internal sealed class ObserverTable
+internal sealed class ObserverTable(Func<ICallInvoker> invoker)
 {
     private readonly ConcurrentDictionary<string, Entry> _objects = new(StringComparer.Ordinal);
     private readonly ConditionalWeakTable<object, ConcurrentDictionary<Type, string>> _keys = [];
@@ -52,31 +52,46 @@ internal sealed class ObserverTable
         return true;
     }
 
-    /// <summary>Runs a call on a registered object and returns its encoded result.</summary>
-    internal async Task<PooledBuffer> InvokeAsync(ActorRuntime runtime, ActorInterfaceInfo info, string key, ActorMethodInfo method, ReadOnlyMemory<byte> arguments, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a call on a registered object and returns its encoded result. The call owns <paramref name="arguments"/>.
+    /// The call chain it came with flows on: an observer is no activation and adds no link, but the calls it makes
+    /// carry the chain, so a cycle through an observer fails fast like any other.
+    /// </summary>
+    internal async Task<PooledBuffer> InvokeAsync(ActorInterfaceInfo info, string key, ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
     {
-        if (!_objects.TryGetValue(key, out var entry) || entry.Info != info)
+        using (arguments)
         {
-            throw new ActorUnavailableException($"{info.Name}.{method.Name}: observer '{key}' no longer exists in its process (DeleteObjectReference was called, or it was never created there).");
-        }
-
-        var result = PooledBuffer.Rent();
-        try
-        {
-            ValueTask call;
-            using (ReferenceContext.Enter(runtime))
+            if (!_objects.TryGetValue(key, out var entry) || entry.Info != info)
             {
-                CallContext.Current = null;
-                call = info.Dispatcher.InvokeAsync(entry.Target, method.Id, arguments, result, cancellationToken);
+                throw new ActorUnavailableException($"{info.Name}.{method.Name}: observer '{key}' no longer exists in its process (DeleteObjectReference was called, or it was never created there).");
             }
 
-            await call.ConfigureAwait(false);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
+            var result = PooledBuffer.Rent();
+            try
+            {
+                ValueTask call;
+                var previous = CallContext.Current;
+                using (ReferenceContext.Enter(invoker()))
+                {
+                    CallContext.Current = chain.Length == 0 ? null : new CallContext(null, chain, Blocking: false);
+                    try
+                    {
+                        call = info.Dispatcher.InvokeAsync(entry.Target, method.Id, arguments.WrittenMemory, result, cancellationToken);
+                    }
+                    finally
+                    {
+                        CallContext.Current = previous;
+                    }
+                }
+
+                await call.ConfigureAwait(false);
+                return result;
+            }
+            catch
+            {
+                result.Dispose();
+                throw;
+            }
         }
     }
 

@@ -41,11 +41,12 @@ public static class SandgrainServiceCollectionExtensions
     public static IServiceCollection AddSandgrain(this IServiceCollection services, Action<ISandgrainBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        if (!services.Any(d => d.ServiceType == typeof(ActorRuntime)))
+        if (!services.Any(d => d.ServiceType == typeof(Silo)))
         {
             services.AddOptions<SandgrainOptions>().ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandgrainOptions>, SandgrainOptionsValidator>());
             services.TryAddSingleton(_ => new LaunchEnvironmentHolder(LaunchEnvironment.FromEnvironment()));
+            services.TryAddSingleton(TimeProvider.System);
             services.TryAddSingleton(sp =>
             {
                 var options = sp.GetRequiredService<IOptions<SandgrainOptions>>().Value;
@@ -58,21 +59,9 @@ public static class SandgrainServiceCollectionExtensions
                 sp.GetRequiredService<SiloRegistry>(),
                 sp.GetRequiredService<IOptions<SandgrainOptions>>().Value.Helpers,
                 sp.GetService<ILogger<HelperLauncher>>()));
-            services.TryAddSingleton(sp =>
-            {
-                var options = sp.GetRequiredService<IOptions<SandgrainOptions>>().Value;
-                var logger = (ILogger?)sp.GetService<ILoggerFactory>()?.CreateLogger("Sandgrain.Runtime") ?? NullLogger.Instance;
-                return new ActorRuntime(
-                    options,
-                    sp.GetRequiredService<GroupContainer>(),
-                    sp.GetRequiredService<SiloRegistry>(),
-                    sp.GetRequiredService<HelperLauncher>(),
-                    sp.GetServices<ISandgrainTransport>(),
-                    runtime => new ActivationDirectory(sp.GetServices<ActorRegistration>(), sp, () => runtime, options, logger),
-                    sp.GetRequiredService<LaunchEnvironmentHolder>().Value,
-                    logger);
-            });
-            services.TryAddSingleton<IActorFactory>(sp => sp.GetRequiredService<ActorRuntime>());
+            services.TryAddSingleton(sp => new RuntimeParts(sp));
+            services.TryAddSingleton(sp => sp.GetRequiredService<RuntimeParts>().Silo);
+            services.TryAddSingleton<IActorFactory>(sp => sp.GetRequiredService<RuntimeParts>().Factory);
             services.TryAddScoped<ActorContextHolder>();
             services.TryAddScoped<IActorContext>(sp => sp.GetRequiredService<ActorContextHolder>().Context
                 ?? throw new InvalidOperationException("IActorContext is available only to actor implementations (inside an activation)."));
@@ -132,13 +121,13 @@ internal sealed class SandgrainOptionsValidator(LaunchEnvironmentHolder launch) 
 }
 
 /// <summary>Starts and stops the silo with the host; a helper that goes idle stops the host.</summary>
-internal sealed class SiloHost(ActorRuntime runtime, IHostApplicationLifetime lifetime) : IHostedService
+internal sealed class SiloHost(Silo silo, IHostApplicationLifetime lifetime) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        runtime.IdleExpired += lifetime.StopApplication;
-        return runtime.StartAsync(cancellationToken);
+        silo.IdleExpired += lifetime.StopApplication;
+        return silo.StartAsync(cancellationToken);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => runtime.StopAsync();
+    public Task StopAsync(CancellationToken cancellationToken) => silo.StopAsync(cancellationToken);
 }

@@ -2,11 +2,21 @@ using System.ComponentModel;
 
 namespace Sandgrain.Runtime.Invocation;
 
+/// <summary>Makes calls for references: the silo's call router. Proxies and decoded references hold one.</summary>
+internal interface ICallInvoker
+{
+    /// <summary>
+    /// Routes one call; returns its encoded result (null for one-way calls and when not asked to decode). The call
+    /// owns <paramref name="arguments"/> from here on.
+    /// </summary>
+    Task<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken, bool decode);
+}
+
 /// <summary>An actor's identity as a caller holds it: the interface, the key and the runtime that routes calls.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class ActorReference
 {
-    internal ActorReference(ActorInterfaceInfo info, string key, ActorRuntime runtime)
+    internal ActorReference(ActorInterfaceInfo info, string key, ICallInvoker runtime)
     {
         Info = info;
         Key = key;
@@ -20,7 +30,7 @@ public sealed class ActorReference
 
     internal string Key { get; }
 
-    internal ActorRuntime Runtime { get; }
+    internal ICallInvoker Runtime { get; }
 
     /// <inheritdoc />
     public override string ToString() => ActorId;

@@ -66,19 +66,19 @@ internal sealed class ActorReferenceFormatter<T> : IMessagePackFormatter<T?>
 internal static class ReferenceContext
 {
     [ThreadStatic]
-    private static ActorRuntime? t_current;
+    private static ICallInvoker? t_current;
 
-    internal static ActorRuntime? Current => t_current;
+    internal static ICallInvoker? Current => t_current;
 
     /// <summary>Makes <paramref name="runtime"/> current until the scope is disposed (on this thread).</summary>
-    internal static Scope Enter(ActorRuntime? runtime)
+    internal static Scope Enter(ICallInvoker? runtime)
     {
         var previous = t_current;
         t_current = runtime;
         return new Scope(previous);
     }
 
-    internal readonly struct Scope(ActorRuntime? previous) : IDisposable
+    internal readonly struct Scope(ICallInvoker? previous) : IDisposable
     {
         public void Dispose() => t_current = previous;
     }

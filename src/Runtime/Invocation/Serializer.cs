@@ -85,4 +85,4 @@ public static class Serializer
 }
 
 /// <summary>The host has no method with the requested id.</summary>
-public sealed class UnknownActorMethodException(string message) : Exception(message);
+public sealed class UnknownActorMethodException(string message) : ActorCallException(message);

@@ -1,0 +1,146 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
+using Sandgrain.Runtime.Invocation;
+
+namespace Sandgrain.Runtime.Messaging;
+
+/// <summary>The peer turned the connection away before its hello (a goodbye in its place), with its reason.</summary>
+internal sealed class PeerRefusalException(string reason) : Exception("the peer refused the connection: " + reason)
+{
+    internal string Reason { get; } = reason;
+}
+
+/// <summary>
+/// The start of every connection: a hello each way (magic, version, silo id, nonce), then a proof each way that
+/// the sender knows the group secret. Nothing else is read before it completes, and everything it reads is
+/// bounded by <see cref="Protocol.MaxHelloPayload"/> and <see cref="ConnectionSettings.HandshakeTimeout"/>.
+/// </summary>
+internal static class Handshake
+{
+    /// <summary>Runs the handshake; returns the peer's proven silo id. Disposes the connection when it fails.</summary>
+    /// <exception cref="ProtocolViolationException">The peer is not a group member, not the expected silo, or broke the protocol.</exception>
+    /// <exception cref="PeerRefusalException">The peer refused the connection, with its reason.</exception>
+    internal static async Task<string> RunAsync(ConnectionContext connection, ConnectionSettings settings, string? expectedSiloId, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(settings.HandshakeTimeout);
+        try
+        {
+            var nonce = Security.GroupSecret.NewNonce();
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(settings.LocalSiloId, nonce), default);
+            try
+            {
+                await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+            {
+                // A listener at its limit refuses before reading our hello and may close first: its reason is
+                // still in our input, and says more than the failed write.
+                throw (Exception?)await ReadRefusalAsync(connection).ConfigureAwait(false) ?? new ProtocolViolationException($"the connection closed during the handshake: {e.Message}", e);
+            }
+
+            var (remote, peerNonce) = Protocol.DecodeHello(await ReadFrameAsync(connection, FrameKind.Hello, timeout.Token).ConfigureAwait(false));
+            if (expectedSiloId is not null && remote != expectedSiloId)
+            {
+                throw new ProtocolViolationException($"the peer identified itself as silo {remote}, but the registry record it was reached through belongs to silo {expectedSiloId}");
+            }
+
+            // Both sides prove they know the group secret before either accepts a request.
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, settings.Secret.Proof(peerNonce, settings.LocalSiloId), default);
+            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            var proof = await ReadFrameAsync(connection, FrameKind.Proof, timeout.Token).ConfigureAwait(false);
+            if (proof.Length != 32 || !settings.Secret.Verify(proof.ToArray(), nonce, remote))
+            {
+                throw new ProtocolViolationException($"a proof of app-group membership that does not check out (silo {remote} does not know this group's secret)");
+            }
+
+            return remote;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw new ProtocolViolationException($"no hello within {settings.HandshakeTimeout.TotalSeconds:0.#} s (Sandgrain:HandshakeTimeout)");
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Turns a new connection away with its reason (a goodbye in place of a hello), then closes it.</summary>
+    internal static async Task RefuseAsync(ConnectionContext connection, string reason)
+    {
+        try
+        {
+            using var encoded = PooledBuffer.Rent();
+            Protocol.EncodeGoodbye(encoded, reason);
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Goodbye, encoded.WrittenMemory.Span, default);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+            // A peer that does not read its refusal is closed all the same.
+        }
+        finally
+        {
+            // Closed, not aborted: the refusal stays readable for the peer after the connection ends.
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The refusal a peer sent before closing, if it is in the input within a moment; otherwise null.</summary>
+    private static async Task<PeerRefusalException?> ReadRefusalAsync(ConnectionContext connection)
+    {
+        using var moment = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        try
+        {
+            await ReadFrameAsync(connection, FrameKind.Hello, moment.Token).ConfigureAwait(false);
+            return null;
+        }
+        catch (PeerRefusalException refusal)
+        {
+            return refusal;
+        }
+        catch (Exception e) when (e is ProtocolViolationException or OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Reads one handshake frame of the expected kind (bounded in size).</summary>
+    private static async Task<ReadOnlySequence<byte>> ReadFrameAsync(ConnectionContext connection, FrameKind expected, CancellationToken cancellationToken)
+    {
+        var input = connection.Transport.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (Protocol.TryReadFrame(ref buffer, Protocol.MaxHelloPayload, out var kind, out var payload))
+            {
+                if (kind == FrameKind.Goodbye)
+                {
+                    throw new PeerRefusalException(Protocol.DecodeGoodbye(payload));
+                }
+
+                if (kind != expected)
+                {
+                    throw new ProtocolViolationException($"a {kind} frame where a {expected} frame belongs in the handshake");
+                }
+
+                var copy = new ReadOnlySequence<byte>(payload.ToArray());
+                input.AdvanceTo(buffer.Start);
+                return copy;
+            }
+
+            if (result.IsCompleted)
+            {
+                throw new ProtocolViolationException($"the peer closed the connection before its {expected}");
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+}
