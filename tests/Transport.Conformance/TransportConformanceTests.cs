@@ -445,7 +445,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     [Fact]
     public void CreateEndPoint_WithAnotherScheme_IsRefused()
     {
-        var other = Transport.Scheme == TransportAddress.UnixScheme ? "shm:abc" : "unix:s/abc";
+        var other = Transport.Scheme == "unix" ? "shm:abc" : "unix:s/abc";
         var e = Assert.ThrowsAny<ArgumentException>(() => Transport.CreateEndPoint(TransportAddress.Parse(other)));
         Assert.Contains(other, e.Message, StringComparison.Ordinal);
     }
@@ -499,6 +499,53 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         _cleanup.Add(listener);
         var (client, _) = await ConnectPairAsync(listener);
         Assert.NotNull(client);
+    }
+
+    [Fact]
+    public async Task RemoveStaleEndpoint_OfKilledProcess_LeavesAnAddressThatIsNotFound_AndCanBeBound()
+    {
+        var address = Transport.CreateUniqueAddress().ToString();
+        var peer = StartPeer("listen-echo", "--address", address);
+        await peer.WaitForReadyAsync();
+        peer.Kill();
+        await peer.WaitForExitAsync();
+        await peer.DisposeAsync();
+
+        var parsed = TransportAddress.Parse(address);
+        Transport.RemoveStaleEndpoint(parsed);
+        Transport.RemoveStaleEndpoint(parsed);
+        var endpoint = Transport.CreateEndPoint(parsed);
+        await Assert.ThrowsAsync<EndpointNotFoundException>(async () => await Transport.ConnectAsync(endpoint, Token));
+        var listener = await Transport.BindAsync(endpoint, Token);
+        _cleanup.Add(listener);
+        var (client, _) = await ConnectPairAsync(listener);
+        Assert.NotNull(client);
+    }
+
+    [Fact]
+    public async Task RemoveStaleEndpoint_OfALiveListener_LeavesItServing()
+    {
+        var address = await StartEchoPeerAsync();
+        Transport.RemoveStaleEndpoint(TransportAddress.Parse(address));
+
+        var connection = await ConnectAsync(address);
+        await Frames.WriteAsync(connection.Transport.Output, new byte[] { 1, 2, 3 }, Token);
+        Assert.Equal(new byte[] { 1, 2, 3 }, await Frames.ReadAsync(connection.Transport.Input, Token).AsTask().WaitAsync(Unexpected, Token));
+    }
+
+    [Fact]
+    public void RemoveStaleEndpoint_WithAnotherScheme_IsRefused()
+    {
+        var other = Transport.Scheme == "unix" ? "shm:abc" : "unix:s/abc";
+        var e = Assert.ThrowsAny<ArgumentException>(() => Transport.RemoveStaleEndpoint(TransportAddress.Parse(other)));
+        Assert.Contains(other, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Preference_IsPositive_AndSupportedHere()
+    {
+        Assert.True(Transport.Preference > 0);
+        Assert.Null(Transport.UnsupportedReason);
     }
 
     [Fact]

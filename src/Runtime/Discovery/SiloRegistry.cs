@@ -305,8 +305,8 @@ public sealed class SiloRegistry : IDisposable
 
         var relative = parsed.Scheme switch
         {
-            TransportAddress.UnixScheme => parsed.Value,
-            TransportAddress.SharedMemoryScheme => "shm/" + parsed.Value,
+            "unix" => parsed.Value,
+            "shm" => "shm/" + parsed.Value,
             _ => null,
         };
         if (relative is not null && !relative.Split('/').Contains(".."))
