@@ -38,7 +38,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
 
     /// <summary>Creates the transport for a group container.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
-    /// <exception cref="SandboxNameException">The companion socket paths cannot be reached on this platform.</exception>
+    /// <exception cref="SandboxNameException">The companion socket paths cannot be reached on this platform, or on macOS (unless <see cref="SharedMemoryTransportOptions.Platform"/> says otherwise).</exception>
     public SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(container);
@@ -68,7 +68,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The address has another scheme, contains '/', starts with '.' or ends with '.seg'.</exception>
-    /// <exception cref="SandboxNameException">The companion socket path cannot be reached on the platform by any method.</exception>
+    /// <exception cref="SandboxNameException">The companion socket path cannot be reached by any method on this platform or on the one checked besides.</exception>
     public EndPoint CreateEndPoint(TransportAddress address)
     {
         AddressRules.RequireScheme(address, AddressScheme, "shared-memory", "shm:7f3a");

@@ -33,13 +33,16 @@ public sealed class UnixSocketTransport : ISandgrainTransport
     private const string BindLockName = ".bind.lock";
 
     private readonly UnixSocketTransportOptions _options;
-    private readonly SandboxPlatform _platform;
+    private readonly SandboxPlatform _alsoChecked;
     private readonly ILogger _logger;
     private readonly uint _ownUid = UserAccount.EffectiveUserId;
     private readonly CodeSigningRequirement? _peerRequirement;
 
     /// <summary>Creates the transport for a group container.</summary>
-    /// <exception cref="SandboxNameException">Socket paths in this container cannot be reached on the platform by any method.</exception>
+    /// <exception cref="SandboxNameException">
+    /// Socket paths in this container cannot be reached by any method on this platform, or on macOS (unless
+    /// <see cref="UnixSocketTransportOptions.Platform"/> says otherwise).
+    /// </exception>
     /// <exception cref="PlatformNotSupportedException"><see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> is set and this is not macOS.</exception>
     /// <exception cref="ArgumentException"><see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> is not a valid code requirement.</exception>
     public UnixSocketTransport(GroupContainer container, UnixSocketTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
@@ -48,7 +51,7 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         Container = container;
         _options = options ?? new UnixSocketTransportOptions();
         _options.Validate();
-        _platform = _options.Platform ?? SandboxPlatforms.Current;
+        _alsoChecked = _options.Platform ?? SandboxPlatform.MacOS;
         _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.UnixSocket") ?? NullLogger.Instance;
 
         // Compiled once, here, so that a requirement this system cannot check or that does not compile is a
@@ -74,13 +77,22 @@ public sealed class UnixSocketTransport : ISandgrainTransport
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The address has another scheme, is absolute or has an empty, '.' or '..' segment.</exception>
-    /// <exception cref="SandboxNameException">The socket path cannot be reached on the platform by any method.</exception>
+    /// <exception cref="SandboxNameException">The socket path cannot be reached by any method on this platform or on the one checked besides (<see cref="UnixSocketTransportOptions.Platform"/>).</exception>
     public EndPoint CreateEndPoint(TransportAddress address)
     {
         AddressRules.RequireScheme(address, AddressScheme, "Unix-socket", "unix:s/7f3a");
         AddressRules.RequireRelativePath(address, $"the group container's '{GroupContainer.SandgrainFolderName}' folder");
         var fullPath = Path.Combine(Container.SandgrainPath, address.Value);
-        return new UnixSocketEndPoint(address, SocketPathPlan.Create(fullPath, _platform));
+
+        // The plan is the running platform's; the path must also be reachable on the platform checked besides
+        // (macOS unless configured otherwise), so that a path that would fail on a Mac fails here too.
+        var plan = SocketPathPlan.Create(fullPath, SandboxPlatforms.Current);
+        if (_alsoChecked != SandboxPlatforms.Current)
+        {
+            _ = SocketPathPlan.Create(fullPath, _alsoChecked);
+        }
+
+        return new UnixSocketEndPoint(address, plan);
     }
 
     /// <inheritdoc />

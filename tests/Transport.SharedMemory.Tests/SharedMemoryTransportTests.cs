@@ -152,6 +152,16 @@ public sealed class SharedMemoryTransportTests(ITestOutputHelper output) : IDisp
     }
 
     [Fact]
+    public void OnLinux_ACompanionPathNoMacCanReach_IsRefusedByDefault_UnlessPlatformIsLinux()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "asserts that Linux checks macOS's limits too");
+        using var container = new TestContainer(subPath: string.Join('/', Enumerable.Repeat(new string('m', 60), 4)));
+        var e = Assert.Throws<SandboxNameException>(() => new SharedMemoryTransport(container.Container));
+        Assert.Equal(SandboxNameRules.MacOSLongSocketPathMaxBytes, e.LimitBytes);
+        _ = new SharedMemoryTransport(container.Container, new SharedMemoryTransportOptions { Platform = SandboxPlatform.Linux });
+    }
+
+    [Fact]
     public void Preference_IsTheFirstChoice_AndItRunsEverywhere()
     {
         var transport = new SharedMemoryTransport(_container.Container);
