@@ -5,6 +5,7 @@ using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 
 namespace Sandgrain.Transport.Mach;
@@ -168,7 +169,7 @@ public sealed class MachTransport : ISandgrainTransport
 
     /// <summary>Sets up the listener's side of a connection; null when the client went away meanwhile.</summary>
     [SupportedOSPlatform("macos")]
-    internal MachConnection? Accept(uint clientPort, MachAuditToken client, MachEndPoint endPoint) =>
+    internal MachConnection? Accept(uint clientPort, AuditToken client, MachEndPoint endPoint) =>
         MachHandshake.Accept(clientPort, client, endPoint, _options, _logger);
 
     internal void ListenerStopped(MachEndPoint endPoint) => s_listening.TryRemove(endPoint.ServiceName, out _);
