@@ -24,7 +24,8 @@ public sealed class GroupContainer
     /// <summary>Longest file name (one path component) on Linux and macOS, in bytes (<c>NAME_MAX</c>).</summary>
     internal const int NameMaxBytes = 255;
 
-    private const UnixFileMode PrivateFolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    /// <summary>Why Sandgrain does not run here (Windows).</summary>
+    internal const string NotSupportedMessage = "Sandgrain needs macOS or Linux (app group containers, Unix file modes and Unix-socket credentials); this platform has none of them.";
 
     private GroupContainer(GroupId groupId, string path)
     {
@@ -54,9 +55,15 @@ public sealed class GroupContainer
     /// </exception>
     /// <exception cref="IOException">The folder cannot be created or written; the message names the path.</exception>
     /// <exception cref="UnauthorizedAccessException">The folder belongs to another user or is not writable.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not macOS or another Unix (Windows has no app groups, Unix file modes or Unix-socket credentials).</exception>
     public static GroupContainer Open(GroupId groupId, string? directory = null)
     {
         ArgumentNullException.ThrowIfNull(groupId);
+        if (!PrivateFile.HasUnixModes)
+        {
+            throw new PlatformNotSupportedException(NotSupportedMessage);
+        }
+
         var path = directory is null ? DefaultPath(groupId) : System.IO.Path.GetFullPath(directory);
         var container = new GroupContainer(groupId, path.TrimEnd('/').Length == 0 ? "/" : path.TrimEnd('/'));
         CheckPathLimits(container.Path, SandboxPlatforms.Current);
@@ -177,12 +184,18 @@ public sealed class GroupContainer
     /// </summary>
     internal static void CreatePrivateFolder(string path)
     {
-        Directory.CreateDirectory(path, PrivateFolderMode);
+        if (!PrivateFile.HasUnixModes)
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        Directory.CreateDirectory(path, PrivateFile.FolderMode0700);
         try
         {
-            if (File.GetUnixFileMode(path) != PrivateFolderMode)
+            if (File.GetUnixFileMode(path) != PrivateFile.FolderMode0700)
             {
-                File.SetUnixFileMode(path, PrivateFolderMode);
+                File.SetUnixFileMode(path, PrivateFile.FolderMode0700);
             }
         }
         catch (UnauthorizedAccessException e)

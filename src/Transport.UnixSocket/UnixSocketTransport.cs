@@ -173,7 +173,7 @@ public sealed class UnixSocketTransport : ISandgrainTransport
 
             try
             {
-                File.SetUnixFileMode(unix.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                PrivateFile.MakePrivate(unix.Path);
                 socket.Listen(_options.Backlog);
             }
             catch
