@@ -195,18 +195,9 @@ internal abstract class PipeConnection : ConnectionContext
             return false;
         }
 
-        // Callbacks registered by the application must not run on a transport loop.
-        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
-        {
-            try
-            {
-                cts.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed before the signal ran.
-            }
-        }, _closed, preferLocal: false);
+        // Callbacks registered by the application must not run on a transport loop. The source is never disposed
+        // (it has no timer or wait handle to release), so a signal queued just before a disposal still fires.
+        ThreadPool.UnsafeQueueUserWorkItem(static cts => cts.Cancel(), _closed, preferLocal: false);
         OnClosed(reason);
         return true;
     }
@@ -228,12 +219,11 @@ internal abstract class PipeConnection : ConnectionContext
         }
     }
 
-    /// <summary>Completes the application's ends of the pipes and releases the signal (last step of disposal).</summary>
+    /// <summary>Completes the application's ends of the pipes (last step of disposal).</summary>
     private void ReleasePipes()
     {
         Input.Reader.Complete();
         Output.Writer.Complete();
-        _closed.Dispose();
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe

@@ -325,6 +325,22 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentAndRepeatedDisposals_AllComplete_AfterTheConnectionHasClosed()
+    {
+        var (client, server) = await ConnectPairAsync();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = client.ConnectionClosed.Register(() => closed.TrySetResult());
+        var disposals = Enumerable.Range(0, 4).Select(_ => Task.Run(async () => await client.DisposeAsync())).ToArray();
+        await Task.WhenAll(disposals).WaitAsync(Unexpected, Token);
+        await closed.Task.WaitAsync(Unexpected, Token);
+        await client.DisposeAsync().AsTask().WaitAsync(Unexpected, Token);
+        client.Abort();
+
+        // The peer sees the end too.
+        await AssertReadEndsAsync(ReadOnceAsync(server.Transport.Input));
+    }
+
+    [Fact]
     public async Task DisposeDuringSend_CompletesThePendingFlush()
     {
         var (client, _) = await ConnectPairAsync();
