@@ -125,7 +125,7 @@ public sealed class FileLock : IDisposable
 
         try
         {
-            File.SetUnixFileMode(handle, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            PrivateFile.MakePrivate(handle);
         }
         catch (UnauthorizedAccessException)
         {

@@ -15,7 +15,17 @@ public sealed class GroupContainer
     /// <summary>The name of Sandgrain's folder inside the container.</summary>
     public const string SandgrainFolderName = ".sandgrain";
 
-    private const UnixFileMode PrivateFolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    /// <summary>
+    /// Bytes that Sandgrain's own files need below the container path: <c>/.sandgrain/registry/&lt;16 hex&gt;.json</c>
+    /// and its temporary name, and the other folders' files, all shorter.
+    /// </summary>
+    internal const int ReservedPathBytes = 64;
+
+    /// <summary>Longest file name (one path component) on Linux and macOS, in bytes (<c>NAME_MAX</c>).</summary>
+    internal const int NameMaxBytes = 255;
+
+    /// <summary>Why Sandgrain does not run here (Windows).</summary>
+    internal const string NotSupportedMessage = "Sandgrain needs macOS or Linux (app group containers, Unix file modes and Unix-socket credentials); this platform has none of them.";
 
     private GroupContainer(GroupId groupId, string path)
     {
@@ -39,15 +49,60 @@ public sealed class GroupContainer
     /// </summary>
     /// <param name="groupId">The app group.</param>
     /// <param name="directory">The container folder to use instead of the platform default (required for tests and for non-macOS hosts that share a folder).</param>
+    /// <exception cref="SandboxNameException">
+    /// The path is longer than the platform's <c>PATH_MAX</c> allows (with room for Sandgrain's files under it), or one
+    /// of its components is longer than <c>NAME_MAX</c>; the message names the length, the limit and which.
+    /// </exception>
     /// <exception cref="IOException">The folder cannot be created or written; the message names the path.</exception>
     /// <exception cref="UnauthorizedAccessException">The folder belongs to another user or is not writable.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not macOS or another Unix (Windows has no app groups, Unix file modes or Unix-socket credentials).</exception>
     public static GroupContainer Open(GroupId groupId, string? directory = null)
     {
         ArgumentNullException.ThrowIfNull(groupId);
+        if (!PrivateFile.HasUnixModes)
+        {
+            throw new PlatformNotSupportedException(NotSupportedMessage);
+        }
+
         var path = directory is null ? DefaultPath(groupId) : System.IO.Path.GetFullPath(directory);
         var container = new GroupContainer(groupId, path.TrimEnd('/').Length == 0 ? "/" : path.TrimEnd('/'));
+        CheckPathLimits(container.Path, SandboxPlatforms.Current);
         container.Prepare();
         return container;
+    }
+
+    /// <summary>Longest path on <paramref name="platform"/>, in bytes with the NUL (<c>PATH_MAX</c>: Linux 4096, macOS 1024).</summary>
+    internal static int PathMaxBytes(SandboxPlatform platform) => platform == SandboxPlatform.MacOS ? 1024 : 4096;
+
+    /// <summary>
+    /// Refuses a container path that no system call can reach: a component over <c>NAME_MAX</c>, or a path that
+    /// with Sandgrain's files under it would not fit <c>PATH_MAX</c>. Without this the first failure would be an
+    /// <c>ENAMETOOLONG</c> reported as a folder that cannot be created or written.
+    /// </summary>
+    /// <exception cref="SandboxNameException">The path breaks a limit; the message gives the length, the limit and which.</exception>
+    internal static void CheckPathLimits(string path, SandboxPlatform platform)
+    {
+        var os = platform == SandboxPlatform.MacOS ? "macOS" : "Linux";
+        foreach (var component in path.Split('/'))
+        {
+            var componentLength = SandboxNameRules.Utf8Length(component);
+            if (componentLength > NameMaxBytes)
+            {
+                throw new SandboxNameException(
+                    $"The group container path '{path}' has a component of {componentLength} bytes ('{component[..Math.Min(component.Length, 24)]}…'); {os} allows {NameMaxBytes} bytes per file or folder name (NAME_MAX). Use a container folder with shorter names (Sandgrain:ContainerPath).",
+                    component, componentLength, NameMaxBytes);
+            }
+        }
+
+        var length = SandboxNameRules.Utf8Length(path);
+        var pathMax = PathMaxBytes(platform);
+        var limit = pathMax - 1 - ReservedPathBytes;
+        if (length > limit)
+        {
+            throw new SandboxNameException(
+                $"The group container path is {length} bytes; {os} allows {pathMax - 1} bytes in a path (PATH_MAX is {pathMax} with the NUL) and Sandgrain needs {ReservedPathBytes} of them for its files under the container, so the container path may be at most {limit} bytes. Use a container folder with a shorter path (Sandgrain:ContainerPath). The path begins '{path[..Math.Min(path.Length, 60)]}…'.",
+                path, length, limit);
+        }
     }
 
     /// <summary>The default container folder for <paramref name="groupId"/> on this platform.</summary>
@@ -129,12 +184,18 @@ public sealed class GroupContainer
     /// </summary>
     internal static void CreatePrivateFolder(string path)
     {
-        Directory.CreateDirectory(path, PrivateFolderMode);
+        if (!PrivateFile.HasUnixModes)
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        Directory.CreateDirectory(path, PrivateFile.FolderMode0700);
         try
         {
-            if (File.GetUnixFileMode(path) != PrivateFolderMode)
+            if (File.GetUnixFileMode(path) != PrivateFile.FolderMode0700)
             {
-                File.SetUnixFileMode(path, PrivateFolderMode);
+                File.SetUnixFileMode(path, PrivateFile.FolderMode0700);
             }
         }
         catch (UnauthorizedAccessException e)

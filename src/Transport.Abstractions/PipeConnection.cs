@@ -8,7 +8,10 @@ namespace Sandgrain.Transport;
 
 /// <summary>
 /// What every Sandgrain connection shares: its id, features, the two bounded pipes between the transport and
-/// the application, and the <see cref="ConnectionClosed"/> signal. A transport adds only how bytes move.
+/// the application, the <see cref="ConnectionClosed"/> signal, and the life cycle — a receive loop on a thread of
+/// its own and an async send loop, started by <see cref="Start"/>; <see cref="Abort(ConnectionAbortedException)"/>
+/// and <see cref="DisposeAsync"/> stop them through <see cref="Stop"/>; disposal waits for both loops, releases
+/// what the transport holds, then the pipes. A transport adds only how bytes move.
 /// </summary>
 /// <remarks>
 /// Input (transport → application): the transport's receive thread writes and its flushes wait when
@@ -23,6 +26,11 @@ internal abstract class PipeConnection : ConnectionContext
 
     private readonly CancellationTokenSource _closed = new();
     private int _closedSignalled;
+    private Task _receiving = Task.CompletedTask;
+    private Task _sending = Task.CompletedTask;
+    private Task? _disposing;
+    private int _receiveEnded;
+    private int _sendEnded;
 
     protected PipeConnection(string scheme, IPeerIdentityFeature? peer, EndPoint? local, EndPoint? remote, int maxReadBufferSize, int maxWriteBufferSize, bool inlineReads)
     {
@@ -73,8 +81,88 @@ internal abstract class PipeConnection : ConnectionContext
     /// <summary>Application → transport.</summary>
     protected Pipe Output { get; }
 
+    /// <summary>The name of the receive thread, e.g. <c>sandgrain-unix-recv</c>.</summary>
+    protected abstract string ReceiveThreadName { get; }
+
+    /// <summary>Starts the receive loop on a thread of its own and the send loop, then <see cref="OnStarted"/>.</summary>
+    internal void Start()
+    {
+        _receiving = StartReceiveThread(ReceiveThreadName, ReceiveLoop);
+        _sending = SendLoopAsync();
+        OnStarted();
+    }
+
+    /// <inheritdoc />
+    public sealed override void Abort(ConnectionAbortedException abortReason) => Stop(abortReason);
+
+    /// <summary>
+    /// Stops at once and discards what was not sent: <see cref="Stop"/>, then waits for both loops, releases what the
+    /// transport holds (<see cref="ReleaseResourcesAsync"/>) and the pipes. Concurrent and repeated calls share one disposal.
+    /// </summary>
+    public sealed override ValueTask DisposeAsync()
+    {
+        var disposing = Volatile.Read(ref _disposing);
+        if (disposing is null)
+        {
+            var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            disposing = Interlocked.CompareExchange(ref _disposing, mine.Task, null);
+            if (disposing is null)
+            {
+                _ = DisposeCoreAsync(mine);
+                disposing = mine.Task;
+            }
+        }
+
+        return new ValueTask(disposing);
+    }
+
+    /// <summary>Receives into <see cref="Input"/> until the stream ends; runs on its own thread and may block.</summary>
+    protected abstract void ReceiveLoop();
+
+    /// <summary>Sends what the application writes to <see cref="Output"/> until it completes or the connection stops.</summary>
+    protected abstract Task SendLoopAsync();
+
+    /// <summary>
+    /// Ends the connection at once, for <see cref="Abort(ConnectionAbortedException)"/> and <see cref="DisposeAsync"/>:
+    /// records why, makes both loops stop and fires <see cref="ConnectionClosed"/>. Called more than once.
+    /// </summary>
+    protected abstract void Stop(Exception reason);
+
+    /// <summary>Runs after both loops have started (a transport's further loops).</summary>
+    protected virtual void OnStarted()
+    {
+    }
+
+    /// <summary>Releases what the transport holds besides the pipes, once both loops have ended (the last step of disposal but one).</summary>
+    protected virtual ValueTask ReleaseResourcesAsync() => default;
+
+    /// <summary>Called once, when <see cref="ConnectionClosed"/> is signalled, with the reason (to log it).</summary>
+    protected virtual void OnClosed(string reason)
+    {
+    }
+
+    /// <summary>The receive loop has ended; with the send loop ended too, the connection is closed.</summary>
+    protected void ReceiveEnded()
+    {
+        Interlocked.Exchange(ref _receiveEnded, 1);
+        if (Volatile.Read(ref _sendEnded) == 1)
+        {
+            _ = SignalClosed("both directions ended");
+        }
+    }
+
+    /// <summary>The send loop has ended; with the receive loop ended too, the connection is closed.</summary>
+    protected void SendEnded()
+    {
+        Interlocked.Exchange(ref _sendEnded, 1);
+        if (Volatile.Read(ref _receiveEnded) == 1)
+        {
+            _ = SignalClosed("both directions ended");
+        }
+    }
+
     /// <summary>Runs a connection's receive loop on a thread of its own, which may block; the task completes when it ends.</summary>
-    protected static Task StartReceiveThread(string name, Action loop)
+    private static Task StartReceiveThread(string name, Action loop)
     {
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
@@ -96,35 +184,46 @@ internal abstract class PipeConnection : ConnectionContext
         return ended.Task;
     }
 
-    /// <summary>Fires <see cref="ConnectionClosed"/> once, on the thread pool; false when it had fired already.</summary>
-    protected bool SignalClosed()
+    /// <summary>
+    /// Fires <see cref="ConnectionClosed"/> once, on the thread pool, and passes <paramref name="reason"/> to
+    /// <see cref="OnClosed"/>; false when it had fired already.
+    /// </summary>
+    protected bool SignalClosed(string reason)
     {
         if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
         {
             return false;
         }
 
-        // Callbacks registered by the application must not run on a transport loop.
-        ThreadPool.UnsafeQueueUserWorkItem(static cts =>
-        {
-            try
-            {
-                cts.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed before the signal ran.
-            }
-        }, _closed, preferLocal: false);
+        // Callbacks registered by the application must not run on a transport loop. The source is never disposed
+        // (it has no timer or wait handle to release), so a signal queued just before a disposal still fires.
+        ThreadPool.UnsafeQueueUserWorkItem(static cts => cts.Cancel(), _closed, preferLocal: false);
+        OnClosed(reason);
         return true;
     }
 
-    /// <summary>Completes the application's ends of the pipes and releases the signal (last step of disposal).</summary>
-    protected void ReleasePipes()
+    private async Task DisposeCoreAsync(TaskCompletionSource done)
+    {
+        try
+        {
+            Stop(new ConnectionAbortedException("The connection was disposed."));
+            await _receiving.ConfigureAwait(false);
+            await _sending.ConfigureAwait(false);
+            await ReleaseResourcesAsync().ConfigureAwait(false);
+            ReleasePipes();
+            done.SetResult();
+        }
+        catch (Exception e)
+        {
+            done.SetException(e);
+        }
+    }
+
+    /// <summary>Completes the application's ends of the pipes (last step of disposal).</summary>
+    private void ReleasePipes()
     {
         Input.Reader.Complete();
         Output.Writer.Complete();
-        _closed.Dispose();
     }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe

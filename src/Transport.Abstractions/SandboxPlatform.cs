@@ -2,9 +2,13 @@ namespace Sandgrain.Transport;
 
 /// <summary>
 /// The platform whose App Sandbox and kernel limits a name or path is checked against.
-/// The rules for macOS are checked on every platform, so that a configuration that would fail on a
-/// user's Mac fails in tests on Linux too.
 /// </summary>
+/// <remarks>
+/// By default the rules for macOS are checked on every platform, besides the running platform's own, so that a
+/// configuration that would fail on a user's Mac fails in tests on Linux too: Mach service names (127 bytes,
+/// the app-group prefix) and POSIX IPC names (31 bytes) always, and socket paths (103 bytes, 252 through the
+/// oversized-address fallback) unless a transport's <c>Platform</c> option is set to <see cref="Linux"/>.
+/// </remarks>
 public enum SandboxPlatform
 {
     /// <summary>macOS: <c>sun_path</c> of 104 bytes, Mach bootstrap names, POSIX IPC names of 31 bytes.</summary>

@@ -7,16 +7,17 @@ namespace Sandgrain.Transport;
 /// <c>unix:s/7f3a</c>, <c>shm:7f3a</c>, <c>mach:ABCDE12345.com.example.sg.7f3a</c>. Values that name a file
 /// are relative to the group container, so a record means the same thing in every process of the group.
 /// </summary>
+/// <remarks>
+/// This type knows only the generic form: a scheme of lowercase ASCII letters and digits, a colon, and a value
+/// of ASCII letters, digits, <c>.</c>, <c>_</c>, <c>-</c> and <c>/</c> that can never climb out of the folder it
+/// is relative to (no leading <c>/</c>, no <c>.</c> or <c>..</c> segment), whichever transport reads it. Which
+/// schemes exist and what their values may be is each transport's business, checked by
+/// <see cref="ISandgrainTransport.CreateEndPoint"/>.
+/// </remarks>
 public sealed record TransportAddress
 {
-    /// <summary>Scheme of the Unix-domain-socket transport.</summary>
-    public const string UnixScheme = "unix";
-
-    /// <summary>Scheme of the shared-memory transport.</summary>
-    public const string SharedMemoryScheme = "shm";
-
-    /// <summary>Scheme of the Mach-port transport.</summary>
-    public const string MachScheme = "mach";
+    /// <summary>Longest scheme accepted, in characters.</summary>
+    public const int MaxSchemeLength = 16;
 
     /// <summary>Longest value accepted after the scheme, in characters.</summary>
     public const int MaxValueLength = 200;
@@ -27,7 +28,7 @@ public sealed record TransportAddress
         Value = value;
     }
 
-    /// <summary>The scheme: <c>unix</c>, <c>shm</c> or <c>mach</c>.</summary>
+    /// <summary>The scheme, such as <c>unix</c>, <c>shm</c> or <c>mach</c>: which transport serves the address.</summary>
     public string Scheme { get; }
 
     /// <summary>The part after the colon.</summary>
@@ -62,31 +63,13 @@ public sealed record TransportAddress
         var colon = text.IndexOf(':', StringComparison.Ordinal);
         if (colon <= 0)
         {
-            error = $"The transport address '{text}' has no scheme; expected 'scheme:value' with scheme 'unix', 'shm' or 'mach', e.g. 'unix:s/7f3a'.";
+            error = $"The transport address '{Shorten(text)}' has no scheme; expected 'scheme:value', e.g. 'unix:s/7f3a'.";
             return false;
         }
 
         var scheme = text[..colon];
         var value = text[(colon + 1)..];
-        if (value.Length == 0)
-        {
-            error = $"The transport address '{text}' has nothing after '{scheme}:'.";
-            return false;
-        }
-
-        if (value.Length > MaxValueLength)
-        {
-            error = $"The transport address '{text[..Math.Min(text.Length, 40)]}…' is {value.Length} characters after the scheme; at most {MaxValueLength} are allowed.";
-            return false;
-        }
-
-        error = scheme switch
-        {
-            UnixScheme => CheckRelativePath(text, value),
-            SharedMemoryScheme => CheckName(text, value, allowDots: true),
-            MachScheme => CheckName(text, value, allowDots: true),
-            _ => $"The transport address '{text}' has the unknown scheme '{scheme}'; known schemes are 'unix', 'shm' and 'mach'.",
-        };
+        error = CheckScheme(text, scheme) ?? CheckValue(text, scheme, value);
         if (error is not null)
         {
             return false;
@@ -99,53 +82,79 @@ public sealed record TransportAddress
     /// <inheritdoc />
     public override string ToString() => Scheme + ":" + Value;
 
-    private static string? CheckRelativePath(string text, string value)
+    private static string? CheckScheme(string text, string scheme)
     {
+        if (scheme.Length > MaxSchemeLength)
+        {
+            return $"The transport address '{Shorten(text)}' has a scheme of {scheme.Length} characters; at most {MaxSchemeLength} are allowed.";
+        }
+
+        if (!char.IsAsciiLetterLower(scheme[0]))
+        {
+            return $"The transport address '{Shorten(text)}' has the scheme '{Printable(scheme)}'; a scheme starts with a lowercase ASCII letter.";
+        }
+
+        foreach (var c in scheme)
+        {
+            if (!(char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)))
+            {
+                return $"The transport address '{Shorten(text)}' has the scheme '{Printable(scheme)}', which contains '{Printable(c)}'; schemes may use lowercase ASCII letters and digits.";
+            }
+        }
+
+        return null;
+    }
+
+    private static string? CheckValue(string text, string scheme, string value)
+    {
+        if (value.Length == 0)
+        {
+            return $"The transport address '{Shorten(text)}' has nothing after '{scheme}:'.";
+        }
+
+        if (value.Length > MaxValueLength)
+        {
+            return $"The transport address '{Shorten(text)}' is {value.Length} characters after the scheme; at most {MaxValueLength} are allowed.";
+        }
+
+        foreach (var c in value)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or '/'))
+            {
+                return $"The transport address '{Shorten(text)}' contains '{Printable(c)}'; values may use ASCII letters, digits, '.', '_', '-' and '/'.";
+            }
+        }
+
         if (value.StartsWith('/'))
         {
-            return $"The transport address '{text}' names an absolute path; unix addresses are relative to the group container, e.g. 'unix:s/7f3a'.";
+            return $"The transport address '{Shorten(text)}' names an absolute path; values that name a file are relative to the group container, e.g. 'unix:s/7f3a'.";
         }
 
         foreach (var segment in value.Split('/'))
         {
-            if (segment.Length == 0)
-            {
-                return $"The transport address '{text}' has an empty path segment ('//' or a trailing '/').";
-            }
-
             if (segment is "." or "..")
             {
-                return $"The transport address '{text}' has a '{segment}' segment; it must stay inside the group container.";
-            }
-
-            var bad = FirstInvalid(segment, allowDots: true);
-            if (bad is not null)
-            {
-                return $"The transport address '{text}' contains '{bad}'; path segments may use ASCII letters, digits, '.', '_' and '-'.";
+                return $"The transport address '{Shorten(text)}' has a '{segment}' segment; it must stay inside the group container.";
             }
         }
 
         return null;
     }
 
-    private static string? CheckName(string text, string value, bool allowDots)
-    {
-        var bad = FirstInvalid(value, allowDots);
-        return bad is null
-            ? null
-            : $"The transport address '{text}' contains '{bad}'; names may use ASCII letters, digits, '.', '_' and '-'.";
-    }
+    private static string Shorten(string text) => text.Length <= 60 ? Printable(text) : Printable(text[..40]) + "…";
 
-    private static string? FirstInvalid(string value, bool allowDots)
+    private static string Printable(string text)
     {
-        foreach (var c in value)
+        foreach (var c in text)
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || c == '_' || c == '-' || (allowDots && c == '.')))
+            if (char.IsControl(c))
             {
-                return char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString();
+                return string.Concat(text.Select(Printable));
             }
         }
 
-        return null;
+        return text;
     }
+
+    private static string Printable(char c) => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString();
 }

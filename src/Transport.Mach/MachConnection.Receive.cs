@@ -16,7 +16,7 @@ internal sealed partial class MachConnection
         Violation,
     }
 
-    private unsafe void ReceiveLoop()
+    protected override unsafe void ReceiveLoop()
     {
         var buffer = AllocateBuffer(MachMessageCodec.ReceiveBufferSize);
         var writer = Input.Writer;

@@ -22,7 +22,7 @@ internal sealed partial class MachConnection
         PeerGone,
     }
 
-    private async Task SendLoopAsync()
+    protected override async Task SendLoopAsync()
     {
         AllocateSendBuffers();
         var reader = Output.Reader;

@@ -7,6 +7,7 @@ using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 
 namespace Sandgrain.Transport.Mach;
@@ -25,28 +26,25 @@ namespace Sandgrain.Transport.Mach;
 /// </para>
 /// <para>
 /// Completing the application's output sends an end-of-stream message (half-close); the peer may go on
-/// writing. <see cref="DisposeAsync"/> and <see cref="Abort(ConnectionAbortedException)"/> close at once and discard what was not sent.
+/// writing. <see cref="PipeConnection.DisposeAsync"/> and <see cref="PipeConnection.Abort(ConnectionAbortedException)"/> close at once and discard what was not sent.
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("macos")]
 internal sealed partial class MachConnection : PipeConnection
 {
-
     private readonly uint _receivePort;
     private readonly uint _sendPort;
-    private readonly MachAuditToken _peerToken;
+    private readonly AuditToken _peerToken;
     private readonly ILogger _logger;
     private readonly string _address;
     private readonly Lock _portLock = new();
-    private Task _receiving = Task.CompletedTask;
-    private Task _sending = Task.CompletedTask;
     private volatile Ending? _ending;
     private int _loopsRunning = 2;
     private bool _portsReleased;
     private int _endOfStreamReceived;
     private int _endOfStreamSent;
 
-    internal MachConnection(uint receivePort, uint sendPort, MachAuditToken peerToken, string address, EndPoint? local, EndPoint? remote, MachTransportOptions options, ILogger logger)
+    internal MachConnection(uint receivePort, uint sendPort, AuditToken peerToken, string address, EndPoint? local, EndPoint? remote, MachTransportOptions options, ILogger logger)
         : base("mach", new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null), local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, options.UnsafePreferInlineScheduling)
     {
         _receivePort = receivePort;
@@ -59,24 +57,19 @@ internal sealed partial class MachConnection : PipeConnection
 
     internal PeerIdentity Peer { get; }
 
-    internal void Start()
-    {
-        // A thread of its own blocks in mach_msg: one wake-up per message. It uses a receive timeout so that it
-        // also notices shutdown when the wake-up message cannot be queued.
-        _receiving = StartReceiveThread("sandgrain-mach-recv", ReceiveLoop);
-        _sending = SendLoopAsync();
-    }
+    // A thread of its own blocks in mach_msg: one wake-up per message. It uses a receive timeout so that it
+    // also notices shutdown when the wake-up message cannot be queued.
+    protected override string ReceiveThreadName => "sandgrain-mach-recv";
 
-    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason, peerGone: false);
+    protected override void Stop(Exception reason) => Close(reason, peerGone: false);
 
-    public override async ValueTask DisposeAsync()
+    protected override ValueTask ReleaseResourcesAsync()
     {
-        Close(new ConnectionAbortedException("The connection was disposed."), peerGone: false);
-        await _receiving.ConfigureAwait(false);
-        await _sending.ConfigureAwait(false);
         ReleasePorts();
-        ReleasePipes();
+        return default;
     }
+
+    protected override void OnClosed(string reason) => MachLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
 
     /// <summary>
     /// Ends the connection: records why, stops both loops (the receive thread through a wake-up message or its
@@ -109,7 +102,7 @@ internal sealed partial class MachConnection : PipeConnection
         WakeReceiver();
         if (previous is null)
         {
-            SignalClosed(reason.Message);
+            _ = SignalClosed(reason.Message);
         }
     }
 
@@ -170,15 +163,7 @@ internal sealed partial class MachConnection : PipeConnection
         Interlocked.Exchange(ref flag, 1);
         if (Volatile.Read(ref _endOfStreamReceived) == 1 && Volatile.Read(ref _endOfStreamSent) == 1)
         {
-            SignalClosed("both directions ended");
-        }
-    }
-
-    private void SignalClosed(string reason)
-    {
-        if (SignalClosed())
-        {
-            MachLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
+            _ = SignalClosed("both directions ended");
         }
     }
 

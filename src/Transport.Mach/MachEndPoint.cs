@@ -44,13 +44,14 @@ public sealed class MachEndPoint : EndPoint
     {
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(address);
-        if (address.Scheme != TransportAddress.MachScheme)
+        if (address.Scheme != MachTransport.AddressScheme)
         {
             throw new ArgumentException(
                 $"The Mach transport cannot serve '{address}'; its addresses are 'mach:<app group id>.<name>', e.g. 'mach:{group}.{SandgrainSegment}.7f3a09c1'.",
                 nameof(address));
         }
 
+        AddressRules.RequireName(address);
         SandboxNameRules.CheckMachServiceName(group, address.Value);
         return new MachEndPoint(address);
     }
@@ -60,7 +61,7 @@ public sealed class MachEndPoint : EndPoint
     {
         ArgumentNullException.ThrowIfNull(group);
         return TransportAddress.Create(
-            TransportAddress.MachScheme,
+            MachTransport.AddressScheme,
             group.Value + "." + SandgrainSegment + "." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
     }
 }

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 
 namespace Sandgrain.Transport.Mach;
@@ -92,7 +93,7 @@ internal static unsafe class MachHandshake
     }
 
     /// <summary>The listener's side, for a valid Connect from a client of the same user; null when the client is already gone.</summary>
-    internal static MachConnection? Accept(uint clientPort, MachAuditToken client, MachEndPoint endPoint, MachTransportOptions options, ILogger logger)
+    internal static MachConnection? Accept(uint clientPort, AuditToken client, MachEndPoint endPoint, MachTransportOptions options, ILogger logger)
     {
         var connectionPort = MachAbi.MACH_PORT_NULL;
         try
@@ -156,7 +157,7 @@ internal static unsafe class MachHandshake
     }
 
     /// <summary>Waits on the client's receive port for the listener's answer; returns the send right it carries.</summary>
-    private static uint AwaitReply(uint receivePort, MachEndPoint endPoint, MachTransportOptions options, long deadline, out MachAuditToken listener, CancellationToken cancellationToken)
+    private static uint AwaitReply(uint receivePort, MachEndPoint endPoint, MachTransportOptions options, long deadline, out AuditToken listener, CancellationToken cancellationToken)
     {
         var buffer = (byte*)NativeMemory.AlignedAlloc(MachMessageCodec.SmallReceiveBufferSize, 16);
         try

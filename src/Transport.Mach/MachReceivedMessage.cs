@@ -1,3 +1,4 @@
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 
 namespace Sandgrain.Transport.Mach;
@@ -148,7 +149,7 @@ internal readonly struct MachReceivedMessage
     public bool HasSender { get; init; }
 
     /// <summary>The sender's audit token from the trailer.</summary>
-    public MachAuditToken Sender { get; init; }
+    public AuditToken Sender { get; init; }
 
     /// <summary>Inline data: where the payload starts in the buffer.</summary>
     public int PayloadOffset { get; init; }

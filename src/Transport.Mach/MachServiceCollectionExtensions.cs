@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -14,19 +13,15 @@ public static class MachServiceCollectionExtensions
     /// Adds the Mach transport as an <see cref="ISandgrainTransport"/>. Needs a <see cref="GroupContainer"/> in the
     /// container (the runtime registers one). Safe to call more than once.
     /// </summary>
-    /// <exception cref="PlatformNotSupportedException">
-    /// Not running on macOS: selecting this transport elsewhere fails here, while the host is configured, rather
-    /// than at its first use.
-    /// </exception>
-    [SupportedOSPlatform("macos")]
+    /// <remarks>
+    /// Registering works on every platform, so that one program can register every transport and choose among them
+    /// in configuration. Off macOS the transport reports that it needs macOS through
+    /// <see cref="ISandgrainTransport.UnsupportedReason"/>, which the host checks when the transport is selected, and
+    /// binding or connecting with it throws <see cref="PlatformNotSupportedException"/>.
+    /// </remarks>
     public static IServiceCollection AddSandgrainMachTransport(this IServiceCollection services, Action<MachTransportOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        if (!OperatingSystem.IsMacOS())
-        {
-            throw new PlatformNotSupportedException(MachTransport.NotSupportedMessage);
-        }
-
         services.AddOptions<MachTransportOptions>();
         if (configure is not null)
         {

@@ -5,6 +5,7 @@ using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 
 namespace Sandgrain.Transport.Mach;
@@ -22,13 +23,20 @@ namespace Sandgrain.Transport.Mach;
 /// handshake and refuses peers of another user. Large writes travel as out-of-line memory.
 /// </para>
 /// <para>
-/// The transport needs Mach IPC: constructing it elsewhere throws <see cref="PlatformNotSupportedException"/>
-/// at once, at configuration time.
+/// The transport needs Mach IPC. It can be constructed and registered everywhere, and checks its names
+/// everywhere, so that a configuration meant for a Mac fails on Linux the same way; elsewhere
+/// <see cref="UnsupportedReason"/> says that it needs macOS, and binding or connecting throws
+/// <see cref="PlatformNotSupportedException"/> with that message.
 /// </para>
 /// </remarks>
-[SupportedOSPlatform("macos")]
 public sealed class MachTransport : ISandgrainTransport
 {
+    /// <summary>The address scheme of this transport: <c>mach</c>.</summary>
+    public const string AddressScheme = "mach";
+
+    /// <summary>This transport's <see cref="ISandgrainTransport.Preference"/>: after shared memory, before Unix sockets.</summary>
+    internal const int DefaultPreference = 200;
+
     internal const string NotSupportedMessage = "The Mach transport needs macOS (Mach IPC); on this platform use 'unix' or 'shm'.";
 
     // Names this process has checked in: launchd cannot say which process holds a name, so a second bind of
@@ -38,17 +46,12 @@ public sealed class MachTransport : ISandgrainTransport
     private readonly MachTransportOptions _options;
     private readonly ILogger _logger;
 
-    /// <summary>Creates the transport for the app group of <paramref name="container"/>.</summary>
-    /// <exception cref="PlatformNotSupportedException">Not running on macOS.</exception>
+    /// <summary>Creates the transport for the app group of <paramref name="container"/>, on any platform (see <see cref="UnsupportedReason"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
     /// <exception cref="SandboxNameException">The app group id leaves no room for Sandgrain's Mach names.</exception>
     public MachTransport(GroupContainer container, MachTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(container);
-        if (!OperatingSystem.IsMacOS())
-        {
-            throw new PlatformNotSupportedException(NotSupportedMessage);
-        }
-
         Container = container;
         _options = options ?? new MachTransportOptions();
         _options.Validate();
@@ -56,14 +59,24 @@ public sealed class MachTransport : ISandgrainTransport
         OwnUserId = UserAccount.EffectiveUserId;
 
         // Refuse at configuration time an app group whose generated names cannot fit.
-        _ = CreateEndPoint(TransportAddress.Create(TransportAddress.MachScheme, $"{container.GroupId}.{MachEndPoint.SandgrainSegment}.00000000"));
+        _ = CreateEndPoint(TransportAddress.Create(AddressScheme, $"{container.GroupId}.{MachEndPoint.SandgrainSegment}.00000000"));
     }
 
     /// <summary>The group container; its app group id is the prefix of every Mach name.</summary>
     public GroupContainer Container { get; }
 
     /// <inheritdoc />
-    public string Scheme => TransportAddress.MachScheme;
+    public string Scheme => AddressScheme;
+
+    /// <inheritdoc />
+    public int Preference => DefaultPreference;
+
+    /// <inheritdoc />
+    /// <remarks>Null on macOS; elsewhere "The Mach transport needs macOS (Mach IPC); …".</remarks>
+    public string? UnsupportedReason => IsSupported ? null : NotSupportedMessage;
+
+    [SupportedOSPlatformGuard("macos")]
+    private static bool IsSupported => OperatingSystem.IsMacOS();
 
     internal uint OwnUserId { get; }
 
@@ -74,9 +87,20 @@ public sealed class MachTransport : ISandgrainTransport
     public TransportAddress CreateUniqueAddress() => MachEndPoint.CreateUniqueAddress(Container.GroupId);
 
     /// <inheritdoc />
+    /// <remarks>Checks the address only: a Mach name is released by the kernel when its holder dies, so nothing is left to remove.</remarks>
+    /// <exception cref="ArgumentException">The address has another scheme or breaks the Mach name rules.</exception>
+    public void RemoveStaleEndpoint(TransportAddress address) => _ = CreateEndPoint(address);
+
+    /// <inheritdoc />
+    /// <exception cref="PlatformNotSupportedException">Not running on macOS.</exception>
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var mach = AsOwnEndPoint(endpoint);
+        if (!IsSupported)
+        {
+            throw new PlatformNotSupportedException(NotSupportedMessage);
+        }
+
         var deadline = Stopwatch.GetTimestamp() + (long)(_options.StaleNameTimeout.TotalSeconds * Stopwatch.Frequency);
         var waitLogged = false;
         var unexplainedDenials = 0;
@@ -125,17 +149,27 @@ public sealed class MachTransport : ISandgrainTransport
     }
 
     /// <inheritdoc />
+    /// <exception cref="PlatformNotSupportedException">Not running on macOS.</exception>
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var mach = AsOwnEndPoint(endpoint);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (!IsSupported)
+        {
+            throw new PlatformNotSupportedException(NotSupportedMessage);
+        }
 
-        // The handshake blocks in mach_msg; it runs on a pool thread so the caller's thread is free meanwhile.
-        return await Task.Run(() => (ConnectionContext)MachHandshake.Connect(this, mach, _options, _logger, cancellationToken), cancellationToken).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return await ConnectOnPoolThread(mach, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The handshake blocks in <c>mach_msg</c>; it runs on a pool thread so the caller's thread is free meanwhile.</summary>
+    [SupportedOSPlatform("macos")]
+    private Task<ConnectionContext> ConnectOnPoolThread(MachEndPoint mach, CancellationToken cancellationToken) =>
+        Task.Run(() => (ConnectionContext)MachHandshake.Connect(this, mach, _options, _logger, cancellationToken), cancellationToken);
+
     /// <summary>Sets up the listener's side of a connection; null when the client went away meanwhile.</summary>
-    internal MachConnection? Accept(uint clientPort, MachAuditToken client, MachEndPoint endPoint) =>
+    [SupportedOSPlatform("macos")]
+    internal MachConnection? Accept(uint clientPort, AuditToken client, MachEndPoint endPoint) =>
         MachHandshake.Accept(clientPort, client, endPoint, _options, _logger);
 
     internal void ListenerStopped(MachEndPoint endPoint) => s_listening.TryRemove(endPoint.ServiceName, out _);
@@ -145,6 +179,7 @@ public sealed class MachTransport : ISandgrainTransport
     /// sandbox, or still stale at the deadline; returns (to wait and try again) while launchd has not yet
     /// noticed that the previous holder exited.
     /// </summary>
+    [SupportedOSPlatform("macos")]
     private void ThrowUnlessStale(int kr, MachEndPoint mach, long deadline, ref int unexplainedDenials)
     {
         if (kr is not (MachAbi.BOOTSTRAP_NOT_PRIVILEGED or MachAbi.BOOTSTRAP_NAME_IN_USE or MachAbi.BOOTSTRAP_SERVICE_ACTIVE))

@@ -42,13 +42,7 @@ internal sealed unsafe class Segment : IDisposable
         }
 
         var size = SegmentLayout.SegmentSize(capacity);
-        var file = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.ReadWrite | FileShare.Delete,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
+        var file = new FileStream(path, PrivateFile.Options(FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete));
         try
         {
             FileLock.LockShared(file.SafeFileHandle, path);

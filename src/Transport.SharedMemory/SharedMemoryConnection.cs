@@ -34,14 +34,9 @@ internal sealed class SharedMemoryConnection : PipeConnection
     private readonly string _address;
     private readonly long _spinTicks;
     private readonly Lock _doorbellLock = new();
-    private Task _receiving = Task.CompletedTask;
-    private Task _sending = Task.CompletedTask;
     private Task _monitoring = Task.CompletedTask;
     private Exception? _shutdownReason;
     private Exception? _peerGoneReason;
-    private int _receiveDone;
-    private int _sendDone;
-    private int _disposed;
 
     internal SharedMemoryConnection(ConnectionContext companion, Segment segment, bool isClient, WakeMechanism mechanism, string address, SharedMemoryTransportOptions options, ILogger logger)
         : base(
@@ -69,31 +64,19 @@ internal sealed class SharedMemoryConnection : PipeConnection
     /// <summary>The mapped segment, for tests that play a hostile peer.</summary>
     internal Segment Segment => _segment;
 
-    internal void Start()
+    protected override string ReceiveThreadName => "sandgrain-shm-recv";
+
+    protected override void OnStarted() => _monitoring = MonitorCompanionAsync();
+
+    protected override void Stop(Exception reason) => Shutdown(reason);
+
+    protected override async ValueTask ReleaseResourcesAsync()
     {
-        _receiving = StartReceiveThread("sandgrain-shm-recv", ReceiveLoop);
-        _sending = SendLoopAsync();
-        _monitoring = MonitorCompanionAsync();
-    }
-
-    public override void Abort(ConnectionAbortedException abortReason) => Shutdown(abortReason);
-
-    public override async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-
-        Shutdown(new ConnectionAbortedException("The connection was disposed."));
-        await _receiving.ConfigureAwait(false);
-        await _sending.ConfigureAwait(false);
         await _monitoring.ConfigureAwait(false);
         await _companion.DisposeAsync().ConfigureAwait(false);
 
         // Unmap only after every thread that touches the rings has finished.
         _segment.Dispose();
-        ReleasePipes();
     }
 
     private void Shutdown(Exception reason)
@@ -107,7 +90,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
         _companion.Abort();
         Output.Reader.CancelPendingRead();
         Input.Writer.CancelPendingFlush();
-        _ = SignalClosed();
+        _ = SignalClosed(reason.Message);
     }
 
     private void PeerGone(Exception reason)
@@ -119,12 +102,12 @@ internal sealed class SharedMemoryConnection : PipeConnection
 
         WakeLocalThreads();
         Output.Reader.CancelPendingRead();
-        _ = SignalClosed();
+        _ = SignalClosed(reason.Message);
     }
 
     private unsafe void WakeLocalThreads() => _parking.WakeLocal(_consumer.Ring.DataWaiter, _producer.Ring.SpaceWaiter);
 
-    private void ReceiveLoop()
+    protected override void ReceiveLoop()
     {
         Exception? error = null;
         var writer = Input.Writer;
@@ -173,11 +156,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
             }
 
             writer.Complete(error);
-            Interlocked.Exchange(ref _receiveDone, 1);
-            if (Volatile.Read(ref _sendDone) == 1)
-            {
-                _ = SignalClosed();
-            }
+            ReceiveEnded();
         }
     }
 
@@ -239,7 +218,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
         }
     }
 
-    private async Task SendLoopAsync()
+    protected override async Task SendLoopAsync()
     {
         Exception? error = null;
         var reader = Output.Reader;
@@ -280,11 +259,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
         {
             error ??= Volatile.Read(ref _shutdownReason) ?? Volatile.Read(ref _peerGoneReason);
             reader.Complete(error);
-            Interlocked.Exchange(ref _sendDone, 1);
-            if (Volatile.Read(ref _receiveDone) == 1)
-            {
-                _ = SignalClosed();
-            }
+            SendEnded();
         }
     }
 

@@ -22,8 +22,14 @@ namespace Sandgrain.Transport.SharedMemory;
 /// </remarks>
 public sealed class SharedMemoryTransport : ISandgrainTransport
 {
+    /// <summary>The address scheme of this transport: <c>shm</c>.</summary>
+    public const string AddressScheme = "shm";
+
     /// <summary>The folder under <c>.sandgrain</c> that holds companion sockets and segment files.</summary>
     public const string Folder = "shm";
+
+    /// <summary>This transport's <see cref="ISandgrainTransport.Preference"/>: the first choice.</summary>
+    internal const int DefaultPreference = 100;
 
     private readonly UnixSocketTransport _companion;
     private readonly SharedMemoryTransportOptions _options;
@@ -32,7 +38,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
 
     /// <summary>Creates the transport for a group container.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
-    /// <exception cref="SandboxNameException">The companion socket paths cannot be reached on this platform.</exception>
+    /// <exception cref="SandboxNameException">The companion socket paths cannot be reached on this platform, or on macOS (unless <see cref="SharedMemoryTransportOptions.Platform"/> says otherwise).</exception>
     public SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(container);
@@ -44,36 +50,59 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         _mechanisms = Parking.Available(_options.ForceDoorbell);
 
         // Refuse at configuration time a container whose companion socket paths cannot be reached.
-        _ = CreateEndPoint(TransportAddress.Create(TransportAddress.SharedMemoryScheme, "00000000"));
+        _ = CreateEndPoint(TransportAddress.Create(AddressScheme, "00000000"));
     }
 
     /// <summary>The group container the segments and companion sockets live in.</summary>
     public GroupContainer Container { get; }
 
     /// <inheritdoc />
-    public string Scheme => TransportAddress.SharedMemoryScheme;
+    public string Scheme => AddressScheme;
 
     /// <inheritdoc />
+    public int Preference => DefaultPreference;
+
+    /// <inheritdoc />
+    /// <remarks>Always null: mapped files and the companion socket exist on every platform Sandgrain runs on.</remarks>
+    public string? UnsupportedReason => null;
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The address has another scheme, contains '/', starts with '.' or ends with '.seg'.</exception>
+    /// <exception cref="SandboxNameException">The companion socket path cannot be reached by any method on this platform or on the one checked besides.</exception>
     public EndPoint CreateEndPoint(TransportAddress address)
     {
-        ArgumentNullException.ThrowIfNull(address);
-        if (address.Scheme != Scheme)
-        {
-            throw new ArgumentException($"The shared-memory transport cannot serve '{address}'; its addresses start with 'shm:'.", nameof(address));
-        }
-
+        AddressRules.RequireScheme(address, AddressScheme, "shared-memory", "shm:7f3a");
+        AddressRules.RequireName(address);
         if (address.Value.EndsWith(".seg", StringComparison.Ordinal))
         {
             throw new ArgumentException($"'{address}' ends with '.seg', which is reserved for segment files.", nameof(address));
         }
 
-        var companion = (UnixSocketEndPoint)_companion.CreateEndPoint(TransportAddress.Create(TransportAddress.UnixScheme, Folder + "/" + address.Value));
+        if (address.Value.StartsWith('.'))
+        {
+            throw new ArgumentException($"'{address}' starts with '.', which is reserved for the transport's own files.", nameof(address));
+        }
+
+        var companion = (UnixSocketEndPoint)_companion.CreateEndPoint(CompanionAddress(address));
         return new SharedMemoryEndPoint(address, companion);
     }
 
     /// <inheritdoc />
     public TransportAddress CreateUniqueAddress() =>
-        TransportAddress.Create(TransportAddress.SharedMemoryScheme, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+        TransportAddress.Create(AddressScheme, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Removes the companion socket <c>.sandgrain/shm/&lt;name&gt;</c> when nothing listens on it, and every segment
+    /// file in <c>.sandgrain/shm/</c> that no process maps (one is left when a process dies mid-handshake).
+    /// </remarks>
+    /// <exception cref="ArgumentException">The address has another scheme or breaks this transport's rules.</exception>
+    public void RemoveStaleEndpoint(TransportAddress address)
+    {
+        _ = CreateEndPoint(address);
+        _ = _companion.RemoveStaleSocket(CompanionAddress(address), Folder);
+        _ = RemoveStaleSegments();
+    }
 
     /// <inheritdoc />
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
@@ -194,6 +223,9 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
 
         return removed;
     }
+
+    private static TransportAddress CompanionAddress(TransportAddress address) =>
+        TransportAddress.Create(UnixSocketTransport.AddressScheme, Folder + "/" + address.Value);
 
     private static void TryDelete(string path)
     {

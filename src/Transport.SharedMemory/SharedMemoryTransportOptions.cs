@@ -31,7 +31,11 @@ public sealed class SharedMemoryTransportOptions
     /// <summary>How long a new connection may take to complete its handshake before it is closed. Default 5 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The platform whose path limits apply to the companion socket; defaults to the running platform.</summary>
+    /// <summary>
+    /// The platform whose socket-path limits are checked for the companion socket besides the running platform's,
+    /// as <see cref="UnixSocket.UnixSocketTransportOptions.Platform"/>: null (the default) means macOS; set
+    /// <see cref="SandboxPlatform.Linux"/> to check Linux's limits only.
+    /// </summary>
     public SandboxPlatform? Platform { get; set; }
 
     /// <summary>Uses the companion-socket doorbell even where a shared-address wait exists (to test the fallback).</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.UnixSocket.Interop;
 
 namespace Sandgrain.Transport.UnixSocket;

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
-using Sandgrain.Transport.UnixSocket.Interop;
+using Sandgrain.Transport.Interop;
 
 namespace Sandgrain.Transport.UnixSocket;
 
@@ -125,7 +125,7 @@ internal sealed class SocketPathPlan
 
         var address = new byte[total];
         address[0] = (byte)total;
-        address[1] = SocketNative.AF_UNIX;
+        address[1] = LibC.AF_UNIX;
         pathBytes.CopyTo(address, 2);
         return address;
     }
@@ -163,7 +163,7 @@ internal sealed class SocketPathPlan
     private DirectoryHandle OpenDirectory()
     {
         var dir = Path.GetDirectoryName(FullPath)!;
-        var fd = SocketNative.Open(dir, SocketNative.LinuxO_PATH | SocketNative.LinuxO_CLOEXEC);
+        var fd = LibC.Open(dir, LibC.LinuxO_PATH | LibC.LinuxO_CLOEXEC);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -176,7 +176,7 @@ internal sealed class SocketPathPlan
     private unsafe Socket MacOSLongAddress(bool bind)
     {
         var address = EncodeMacOSSockaddr(FullPath);
-        var fd = SocketNative.Socket(SocketNative.AF_UNIX, SocketNative.SOCK_STREAM, 0);
+        var fd = LibC.Socket(LibC.AF_UNIX, LibC.SOCK_STREAM, 0);
         if (fd < 0)
         {
             throw new SocketException((int)MacOSSocketError(Marshal.GetLastPInvokeError()));
@@ -185,19 +185,19 @@ internal sealed class SocketPathPlan
         int rc;
         fixed (byte* p = address)
         {
-            rc = bind ? SocketNative.Bind(fd, p, (uint)address.Length) : SocketNative.Connect(fd, p, (uint)address.Length);
+            rc = bind ? LibC.Bind(fd, p, (uint)address.Length) : LibC.Connect(fd, p, (uint)address.Length);
         }
 
         if (rc != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            SocketNative.Close(fd);
+            LibC.Close(fd);
             throw new SocketException((int)MacOSSocketError(errno));
         }
 
         // Socket adopts the descriptor and reads its state (bound, connected) from the kernel.
         var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-        socket.SetRawSocketOption(SocketNative.MacSolSocket, SocketNative.MacSoNoSigPipe, BitConverter.GetBytes(1));
+        socket.SetRawSocketOption(LibC.MacSolSocket, LibC.MacSoNoSigPipe, BitConverter.GetBytes(1));
         return socket;
     }
 
@@ -216,6 +216,6 @@ internal sealed class SocketPathPlan
     {
         public string ProcPath(string leaf) => $"/proc/self/fd/{fd}/{leaf}";
 
-        public void Dispose() => SocketNative.Close(fd);
+        public void Dispose() => LibC.Close(fd);
     }
 }

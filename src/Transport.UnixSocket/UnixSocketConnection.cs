@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using Sandgrain.Transport.UnixSocket.Interop;
+using Sandgrain.Transport.Interop;
 
 namespace Sandgrain.Transport.UnixSocket;
 
@@ -18,7 +18,7 @@ namespace Sandgrain.Transport.UnixSocket;
 /// End of stream: the application completing <see cref="ConnectionContext.Transport"/>'s output half-closes
 /// the socket (the peer reads to its end and may still write). When the peer's whole socket is gone —
 /// closed, or its process killed, which the kernel cannot tell apart — the input ends, further flushes throw
-/// <see cref="ConnectionResetException"/> and <see cref="BaseConnectionContext.ConnectionClosed"/> fires. <see cref="DisposeAsync"/>
+/// <see cref="ConnectionResetException"/> and <see cref="BaseConnectionContext.ConnectionClosed"/> fires. <see cref="PipeConnection.DisposeAsync"/>
 /// closes at once and discards what was not yet sent.
 /// </remarks>
 internal sealed class UnixSocketConnection : PipeConnection
@@ -30,11 +30,7 @@ internal sealed class UnixSocketConnection : PipeConnection
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly string _address;
-    private Task _receiving = Task.CompletedTask;
-    private Task _sending = Task.CompletedTask;
     private volatile Exception? _shutdownReason;
-    private int _receiveDone;
-    private int _sendDone;
 
     internal UnixSocketConnection(Socket socket, PeerIdentity peer, string address, EndPoint? local, EndPoint? remote, UnixSocketTransportOptions options, ILogger logger)
         : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, options.UnsafePreferInlineScheduling)
@@ -47,28 +43,15 @@ internal sealed class UnixSocketConnection : PipeConnection
 
     internal PeerIdentity Peer { get; }
 
-    internal void Start()
-    {
-        // A thread of its own blocks in recv(): one wake-up per message, as a C reader has, instead of
-        // the event loop's wake-up plus a thread-pool wake-up. Local IPC has few connections, so the
-        // thread per connection is cheap; the socket stays in blocking mode for it, and sends use
-        // MSG_DONTWAIT per call.
-        _receiving = StartReceiveThread("sandgrain-unix-recv", ReceiveLoop);
-        _sending = SendLoopAsync();
-    }
+    // A thread of its own blocks in recv(): one wake-up per message, as a C reader has, instead of
+    // the event loop's wake-up plus a thread-pool wake-up. Local IPC has few connections, so the
+    // thread per connection is cheap; the socket stays in blocking mode for it, and sends use
+    // MSG_DONTWAIT per call.
+    protected override string ReceiveThreadName => "sandgrain-unix-recv";
 
-    public override void Abort(ConnectionAbortedException abortReason)
-    {
-        Shutdown(abortReason);
-    }
+    protected override void Stop(Exception reason) => Shutdown(reason);
 
-    public override async ValueTask DisposeAsync()
-    {
-        Shutdown(new ConnectionAbortedException("The connection was disposed."));
-        await _receiving.ConfigureAwait(false);
-        await _sending.ConfigureAwait(false);
-        ReleasePipes();
-    }
+    protected override void OnClosed(string reason) => UnixSocketLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
 
     private void Shutdown(Exception reason)
     {
@@ -91,10 +74,10 @@ internal sealed class UnixSocketConnection : PipeConnection
 
         // A receive thread waiting for the application to make room must stop waiting too.
         Input.Writer.CancelPendingFlush();
-        SignalClosed(reason.Message);
+        _ = SignalClosed(reason.Message);
     }
 
-    private void ReceiveLoop()
+    protected override void ReceiveLoop()
     {
         Exception? error = null;
         var writer = Input.Writer;
@@ -145,15 +128,11 @@ internal sealed class UnixSocketConnection : PipeConnection
             }
 
             writer.Complete(error);
-            Interlocked.Exchange(ref _receiveDone, 1);
-            if (Volatile.Read(ref _sendDone) == 1)
-            {
-                SignalClosed("both directions ended");
-            }
+            ReceiveEnded();
         }
     }
 
-    private async Task SendLoopAsync()
+    protected override async Task SendLoopAsync()
     {
         Exception? error = null;
         var reader = Output.Reader;
@@ -196,11 +175,7 @@ internal sealed class UnixSocketConnection : PipeConnection
         {
             error ??= _shutdownReason;
             reader.Complete(error);
-            Interlocked.Exchange(ref _sendDone, 1);
-            if (Volatile.Read(ref _receiveDone) == 1)
-            {
-                SignalClosed("both directions ended");
-            }
+            SendEnded();
         }
     }
 
@@ -211,7 +186,7 @@ internal sealed class UnixSocketConnection : PipeConnection
             var offset = 0;
             while (offset < segment.Length)
             {
-                var sent = TrySend(segment.Span[offset..], SocketNative.SendNonBlockingFlags);
+                var sent = TrySend(segment.Span[offset..], LibC.SendNonBlockingFlags);
                 if (sent < 0)
                 {
                     // The kernel buffer is full (the peer reads slowly): finish this segment with a blocking
@@ -230,7 +205,7 @@ internal sealed class UnixSocketConnection : PipeConnection
     {
         while (!memory.IsEmpty)
         {
-            var sent = TrySend(memory.Span, SocketNative.SendBlockingFlags);
+            var sent = TrySend(memory.Span, LibC.SendBlockingFlags);
             memory = memory[Math.Max(sent, 0)..];
         }
     }
@@ -248,7 +223,7 @@ internal sealed class UnixSocketConnection : PipeConnection
                 nint sent;
                 fixed (byte* p = data)
                 {
-                    sent = SocketNative.Send((int)handle.DangerousGetHandle(), p, (nuint)data.Length, flags);
+                    sent = LibC.Send((int)handle.DangerousGetHandle(), p, (nuint)data.Length, flags);
                 }
 
                 if (sent >= 0)
@@ -257,12 +232,12 @@ internal sealed class UnixSocketConnection : PipeConnection
                 }
 
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno == SocketNative.EINTR)
+                if (errno == LibC.EINTR)
                 {
                     continue;
                 }
 
-                if (errno == SocketNative.EAGAIN)
+                if (errno == LibC.EAGAIN)
                 {
                     return -1;
                 }
@@ -284,7 +259,7 @@ internal sealed class UnixSocketConnection : PipeConnection
         if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is null)
         {
             Output.Reader.CancelPendingRead();
-            SignalClosed(reason.Message);
+            _ = SignalClosed(reason.Message);
         }
     }
 
@@ -292,20 +267,12 @@ internal sealed class UnixSocketConnection : PipeConnection
     {
         try
         {
-            var fd = new SocketNative.PollFd { Fd = (int)_socket.Handle, Events = SocketNative.POLLIN };
-            return SocketNative.Poll(&fd, 1, 0) == 1 && (fd.Revents & SocketNative.POLLHUP) != 0;
+            var fd = new LibC.PollFd { Fd = (int)_socket.Handle, Events = LibC.POLLIN };
+            return LibC.Poll(&fd, 1, 0) == 1 && (fd.Revents & LibC.POLLHUP) != 0;
         }
         catch (ObjectDisposedException)
         {
             return true;
-        }
-    }
-
-    private void SignalClosed(string reason)
-    {
-        if (SignalClosed())
-        {
-            UnixSocketLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
         }
     }
 }

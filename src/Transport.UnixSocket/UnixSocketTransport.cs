@@ -21,19 +21,28 @@ namespace Sandgrain.Transport.UnixSocket;
 /// </remarks>
 public sealed class UnixSocketTransport : ISandgrainTransport
 {
+    /// <summary>The address scheme of this transport: <c>unix</c>.</summary>
+    public const string AddressScheme = "unix";
+
     /// <summary>The folder under <c>.sandgrain</c> that generated addresses use.</summary>
     public const string SocketFolder = "s";
+
+    /// <summary>This transport's <see cref="ISandgrainTransport.Preference"/>: after shared memory and Mach.</summary>
+    internal const int DefaultPreference = 300;
 
     private const string BindLockName = ".bind.lock";
 
     private readonly UnixSocketTransportOptions _options;
-    private readonly SandboxPlatform _platform;
+    private readonly SandboxPlatform _alsoChecked;
     private readonly ILogger _logger;
     private readonly uint _ownUid = UserAccount.EffectiveUserId;
     private readonly CodeSigningRequirement? _peerRequirement;
 
     /// <summary>Creates the transport for a group container.</summary>
-    /// <exception cref="SandboxNameException">Socket paths in this container cannot be reached on the platform by any method.</exception>
+    /// <exception cref="SandboxNameException">
+    /// Socket paths in this container cannot be reached by any method on this platform, or on macOS (unless
+    /// <see cref="UnixSocketTransportOptions.Platform"/> says otherwise).
+    /// </exception>
     /// <exception cref="PlatformNotSupportedException"><see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> is set and this is not macOS.</exception>
     /// <exception cref="ArgumentException"><see cref="UnixSocketTransportOptions.PeerCodeRequirement"/> is not a valid code requirement.</exception>
     public UnixSocketTransport(GroupContainer container, UnixSocketTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
@@ -42,7 +51,7 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         Container = container;
         _options = options ?? new UnixSocketTransportOptions();
         _options.Validate();
-        _platform = _options.Platform ?? SandboxPlatforms.Current;
+        _alsoChecked = _options.Platform ?? SandboxPlatform.MacOS;
         _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.UnixSocket") ?? NullLogger.Instance;
 
         // Compiled once, here, so that a requirement this system cannot check or that does not compile is a
@@ -50,31 +59,93 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         _peerRequirement = CodeSigningRequirement.Create(_options.PeerCodeRequirement);
 
         // Refuse at configuration time a container whose generated socket paths no method can reach.
-        _ = CreateEndPoint(TransportAddress.Create(TransportAddress.UnixScheme, SocketFolder + "/00000000"));
+        _ = CreateEndPoint(TransportAddress.Create(AddressScheme, SocketFolder + "/00000000"));
     }
 
     /// <summary>The group container the sockets live in.</summary>
     public GroupContainer Container { get; }
 
     /// <inheritdoc />
-    public string Scheme => TransportAddress.UnixScheme;
+    public string Scheme => AddressScheme;
 
     /// <inheritdoc />
+    public int Preference => DefaultPreference;
+
+    /// <inheritdoc />
+    /// <remarks>Always null: Unix domain sockets exist on every platform Sandgrain runs on.</remarks>
+    public string? UnsupportedReason => null;
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The address has another scheme, is absolute or has an empty, '.' or '..' segment.</exception>
+    /// <exception cref="SandboxNameException">The socket path cannot be reached by any method on this platform or on the one checked besides (<see cref="UnixSocketTransportOptions.Platform"/>).</exception>
     public EndPoint CreateEndPoint(TransportAddress address)
     {
-        ArgumentNullException.ThrowIfNull(address);
-        if (address.Scheme != Scheme)
+        AddressRules.RequireScheme(address, AddressScheme, "Unix-socket", "unix:s/7f3a");
+        AddressRules.RequireRelativePath(address, $"the group container's '{GroupContainer.SandgrainFolderName}' folder");
+        var fullPath = Path.Combine(Container.SandgrainPath, address.Value);
+
+        // The plan is the running platform's; the path must also be reachable on the platform checked besides
+        // (macOS unless configured otherwise), so that a path that would fail on a Mac fails here too.
+        var plan = SocketPathPlan.Create(fullPath, SandboxPlatforms.Current);
+        if (_alsoChecked != SandboxPlatforms.Current)
         {
-            throw new ArgumentException($"The Unix-socket transport cannot serve '{address}'; its addresses start with 'unix:'.", nameof(address));
+            _ = SocketPathPlan.Create(fullPath, _alsoChecked);
         }
 
-        var fullPath = Path.Combine(Container.SandgrainPath, address.Value);
-        return new UnixSocketEndPoint(address, SocketPathPlan.Create(fullPath, _platform));
+        return new UnixSocketEndPoint(address, plan);
     }
 
     /// <inheritdoc />
     public TransportAddress CreateUniqueAddress() =>
-        TransportAddress.Create(TransportAddress.UnixScheme, SocketFolder + "/" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+        TransportAddress.Create(AddressScheme, SocketFolder + "/" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Only sockets directly in <c>.sandgrain/s/</c>, where generated addresses live, are removed, and only when a
+    /// connect is refused (nobody listens); a socket being bound at that moment is left alone.
+    /// </remarks>
+    /// <exception cref="ArgumentException">
+    /// The address has another scheme, breaks this transport's rules, or names a file outside <c>.sandgrain/s/</c>.
+    /// </exception>
+    public void RemoveStaleEndpoint(TransportAddress address) => RemoveStaleSocket(address, SocketFolder);
+
+    /// <summary>
+    /// Removes the socket file of <paramref name="address"/> when nothing listens on it; the address must name a
+    /// file directly in <c>.sandgrain/&lt;folder&gt;/</c>. True when a file was removed.
+    /// </summary>
+    /// <exception cref="ArgumentException">The address breaks the rules or names a file outside that folder.</exception>
+    internal bool RemoveStaleSocket(TransportAddress address, string folder)
+    {
+        var unix = (UnixSocketEndPoint)CreateEndPoint(address);
+        var segments = address.Value.Split('/');
+        if (segments.Length != 2 || segments[0] != folder || segments[1].StartsWith('.'))
+        {
+            throw new ArgumentException($"'{address}' is not a socket in '{GroupContainer.SandgrainFolderName}/{folder}/', the only folder whose stale endpoints this transport removes.", nameof(address));
+        }
+
+        var directory = Path.GetDirectoryName(unix.Path)!;
+        if (!Directory.Exists(directory) || IsLink(Container.SandgrainPath) || IsLink(directory))
+        {
+            // Nothing was ever bound there, or the folder was replaced by a link that could lead anywhere.
+            return false;
+        }
+
+        var file = new FileInfo(unix.Path);
+        if (!file.Exists || file.LinkTarget is not null)
+        {
+            return false;
+        }
+
+        // Under the bind lock, so that a socket bound but not yet listening is not taken for a stale one; a binder
+        // holding it now removes a stale file itself.
+        using var bindLock = FileLock.TryAcquire(Path.Combine(directory, BindLockName));
+        if (bindLock is null)
+        {
+            return false;
+        }
+
+        return TryRemoveStale(unix);
+    }
 
     /// <inheritdoc />
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
@@ -102,7 +173,7 @@ public sealed class UnixSocketTransport : ISandgrainTransport
 
             try
             {
-                File.SetUnixFileMode(unix.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                PrivateFile.MakePrivate(unix.Path);
                 socket.Listen(_options.Backlog);
             }
             catch
@@ -233,35 +304,19 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         }
     }
 
+    private static bool IsLink(string path) => new DirectoryInfo(path).LinkTarget is not null;
+
+    /// <summary>Removes the socket file when a connect is refused; throws when a live process listens on it.</summary>
+    /// <exception cref="EndpointInUseException">A live process listens on the socket.</exception>
     private void RemoveIfStale(UnixSocketEndPoint unix)
     {
-        if (!File.Exists(unix.Path))
-        {
-            return;
-        }
-
-        Socket probe;
-        try
-        {
-            probe = unix.Plan.Connect();
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-        {
-            File.Delete(unix.Path);
-            UnixSocketLog.StaleSocketReplaced(_logger, unix.Path);
-            return;
-        }
-        catch (SocketException) when (!File.Exists(unix.Path))
-        {
-            return;
-        }
-
-        using (probe)
+        using var live = ProbeStale(unix, out _);
+        if (live is not null)
         {
             int? pid = null;
             try
             {
-                pid = PeerCredentials.Read(probe).ProcessId;
+                pid = PeerCredentials.Read(live).ProcessId;
             }
             catch (SocketException)
             {
@@ -270,6 +325,51 @@ public sealed class UnixSocketTransport : ISandgrainTransport
 
             var who = pid is null ? "a live process" : $"a live process (pid {pid})";
             throw new EndpointInUseException(unix.ToString(), $"{unix} ({unix.Path}) is in use by {who}; a listening socket is never replaced. Stop that process or use another address.");
+        }
+    }
+
+    /// <summary>Removes the socket file when a connect is refused; true when it removed one. A live listener is left alone.</summary>
+    private bool TryRemoveStale(UnixSocketEndPoint unix)
+    {
+        using var live = ProbeStale(unix, out var removed);
+        return removed;
+    }
+
+    /// <summary>
+    /// Connects to the socket file, if there is one: removes it when the connect is refused (nobody listens), and
+    /// returns the connected probe when somebody does (the caller disposes it).
+    /// </summary>
+    private Socket? ProbeStale(UnixSocketEndPoint unix, out bool removed)
+    {
+        removed = false;
+        if (!File.Exists(unix.Path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return unix.Plan.Connect();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            try
+            {
+                File.Delete(unix.Path);
+            }
+            catch (IOException)
+            {
+                // Removed meanwhile, with its folder.
+                return null;
+            }
+
+            removed = true;
+            UnixSocketLog.StaleSocketReplaced(_logger, unix.Path);
+            return null;
+        }
+        catch (SocketException) when (!File.Exists(unix.Path))
+        {
+            return null;
         }
     }
 

@@ -27,8 +27,11 @@ public sealed class UnixSocketTransportOptions
     public int Backlog { get; set; } = 512;
 
     /// <summary>
-    /// The platform whose path limits apply. Defaults to the running platform; set it only to check a
-    /// configuration against another platform's limits.
+    /// The platform whose socket-path limits are checked besides the running platform's, which always apply.
+    /// Null (the default) means macOS: a socket path that no method reaches on a Mac (over 252 bytes) is refused on
+    /// Linux too, so a configuration that would fail on a user's Mac fails in tests on Linux. Set
+    /// <see cref="SandboxPlatform.Linux"/> to check Linux's limits only (the opt-out, for Linux-only deployments
+    /// with long container paths). Sockets are always bound the running platform's way.
     /// </summary>
     public SandboxPlatform? Platform { get; set; }
 

@@ -325,6 +325,22 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentAndRepeatedDisposals_AllComplete_AfterTheConnectionHasClosed()
+    {
+        var (client, server) = await ConnectPairAsync();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = client.ConnectionClosed.Register(() => closed.TrySetResult());
+        var disposals = Enumerable.Range(0, 4).Select(_ => Task.Run(async () => await client.DisposeAsync())).ToArray();
+        await Task.WhenAll(disposals).WaitAsync(Unexpected, Token);
+        await closed.Task.WaitAsync(Unexpected, Token);
+        await client.DisposeAsync().AsTask().WaitAsync(Unexpected, Token);
+        client.Abort();
+
+        // The peer sees the end too.
+        await AssertReadEndsAsync(ReadOnceAsync(server.Transport.Input));
+    }
+
+    [Fact]
     public async Task DisposeDuringSend_CompletesThePendingFlush()
     {
         var (client, _) = await ConnectPairAsync();
@@ -445,7 +461,7 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     [Fact]
     public void CreateEndPoint_WithAnotherScheme_IsRefused()
     {
-        var other = Transport.Scheme == TransportAddress.UnixScheme ? "shm:abc" : "unix:s/abc";
+        var other = Transport.Scheme == "unix" ? "shm:abc" : "unix:s/abc";
         var e = Assert.ThrowsAny<ArgumentException>(() => Transport.CreateEndPoint(TransportAddress.Parse(other)));
         Assert.Contains(other, e.Message, StringComparison.Ordinal);
     }
@@ -499,6 +515,53 @@ public abstract class TransportConformanceTests : IAsyncLifetime
         _cleanup.Add(listener);
         var (client, _) = await ConnectPairAsync(listener);
         Assert.NotNull(client);
+    }
+
+    [Fact]
+    public async Task RemoveStaleEndpoint_OfKilledProcess_LeavesAnAddressThatIsNotFound_AndCanBeBound()
+    {
+        var address = Transport.CreateUniqueAddress().ToString();
+        var peer = StartPeer("listen-echo", "--address", address);
+        await peer.WaitForReadyAsync();
+        peer.Kill();
+        await peer.WaitForExitAsync();
+        await peer.DisposeAsync();
+
+        var parsed = TransportAddress.Parse(address);
+        Transport.RemoveStaleEndpoint(parsed);
+        Transport.RemoveStaleEndpoint(parsed);
+        var endpoint = Transport.CreateEndPoint(parsed);
+        await Assert.ThrowsAsync<EndpointNotFoundException>(async () => await Transport.ConnectAsync(endpoint, Token));
+        var listener = await Transport.BindAsync(endpoint, Token);
+        _cleanup.Add(listener);
+        var (client, _) = await ConnectPairAsync(listener);
+        Assert.NotNull(client);
+    }
+
+    [Fact]
+    public async Task RemoveStaleEndpoint_OfALiveListener_LeavesItServing()
+    {
+        var address = await StartEchoPeerAsync();
+        Transport.RemoveStaleEndpoint(TransportAddress.Parse(address));
+
+        var connection = await ConnectAsync(address);
+        await Frames.WriteAsync(connection.Transport.Output, new byte[] { 1, 2, 3 }, Token);
+        Assert.Equal(new byte[] { 1, 2, 3 }, await Frames.ReadAsync(connection.Transport.Input, Token).AsTask().WaitAsync(Unexpected, Token));
+    }
+
+    [Fact]
+    public void RemoveStaleEndpoint_WithAnotherScheme_IsRefused()
+    {
+        var other = Transport.Scheme == "unix" ? "shm:abc" : "unix:s/abc";
+        var e = Assert.ThrowsAny<ArgumentException>(() => Transport.RemoveStaleEndpoint(TransportAddress.Parse(other)));
+        Assert.Contains(other, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Preference_IsPositive_AndSupportedHere()
+    {
+        Assert.True(Transport.Preference > 0);
+        Assert.Null(Transport.UnsupportedReason);
     }
 
     [Fact]

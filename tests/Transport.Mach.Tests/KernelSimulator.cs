@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 using static Sandgrain.Transport.Mach.Interop.MachAbi;
 
@@ -18,7 +19,7 @@ internal static class KernelSimulator
     internal const uint TransferredName = 0x2607;
     internal const ulong MappedAddress = 0x0000_0001_2340_0000;
 
-    internal static MachAuditToken Token(uint euid = 501, int pid = 4242, uint pidVersion = 7) => new()
+    internal static AuditToken Token(uint euid = 501, int pid = 4242, uint pidVersion = 7) => new()
     {
         Val0 = euid,
         Val1 = euid,
@@ -30,9 +31,9 @@ internal static class KernelSimulator
         Val7 = pidVersion,
     };
 
-    internal static MachAuditToken KernelToken => default;
+    internal static AuditToken KernelToken => default;
 
-    internal static byte[] Deliver(ReadOnlySpan<byte> sent, MachAuditToken sender, int capacity = MachMessageCodec.ReceiveBufferSize)
+    internal static byte[] Deliver(ReadOnlySpan<byte> sent, AuditToken sender, int capacity = MachMessageCodec.ReceiveBufferSize)
     {
         var header = MemoryMarshal.Read<MachMessageHeader>(sent);
         var size = (int)header.Size;
@@ -77,7 +78,7 @@ internal static class KernelSimulator
     }
 
     /// <summary>A kernel notification as received: header, NDR record, one 32-bit argument, trailer.</summary>
-    internal static byte[] Notification(int id, uint argument, MachAuditToken sender, int capacity = MachMessageCodec.ReceiveBufferSize)
+    internal static byte[] Notification(int id, uint argument, AuditToken sender, int capacity = MachMessageCodec.ReceiveBufferSize)
     {
         var size = id == MACH_NOTIFY_SEND_ONCE ? MachSendOnceNotificationSize : MachNotificationWithNameSize;
         var received = new byte[capacity];
@@ -107,7 +108,7 @@ internal static class KernelSimulator
         return received;
     }
 
-    internal static void WriteTrailer(byte[] received, int offset, MachAuditToken sender)
+    internal static void WriteTrailer(byte[] received, int offset, AuditToken sender)
     {
         var trailer = new MachAuditTrailer
         {

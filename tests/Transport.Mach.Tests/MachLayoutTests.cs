@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 using static Sandgrain.Transport.Mach.Interop.MachAbi;
 
@@ -58,7 +59,7 @@ public sealed class MachLayoutTests
     public void AuditTrailer_Is52Bytes_WithTheAuditTokenAt20()
     {
         AssertSize<MachSecurityToken>(8);
-        AssertSize<MachAuditToken>(32);
+        AssertSize<AuditToken>(32);
         AssertSize<MachAuditTrailer>(52);
         AssertOffset<MachAuditTrailer>(nameof(MachAuditTrailer.TrailerType), 0);
         AssertOffset<MachAuditTrailer>(nameof(MachAuditTrailer.TrailerSize), 4);
@@ -66,15 +67,15 @@ public sealed class MachLayoutTests
         AssertOffset<MachAuditTrailer>(nameof(MachAuditTrailer.Sender), 12);
         AssertOffset<MachAuditTrailer>(nameof(MachAuditTrailer.Audit), 20);
         Assert.Equal(MachMsgAuditTrailerSize, Marshal.SizeOf<MachAuditTrailer>());
-        Assert.Equal(AuditTokenSize, Marshal.SizeOf<MachAuditToken>());
+        Assert.Equal(AuditTokenSize, Marshal.SizeOf<AuditToken>());
     }
 
     [Fact]
     public void AuditToken_FieldsAreEuidAt1_PidAt5_PidVersionAt7()
     {
-        AssertOffset<MachAuditToken>(nameof(MachAuditToken.Val1), 4);
-        AssertOffset<MachAuditToken>(nameof(MachAuditToken.Val5), 20);
-        AssertOffset<MachAuditToken>(nameof(MachAuditToken.Val7), 28);
+        AssertOffset<AuditToken>(nameof(AuditToken.Val1), 4);
+        AssertOffset<AuditToken>(nameof(AuditToken.Val5), 20);
+        AssertOffset<AuditToken>(nameof(AuditToken.Val7), 28);
         var token = KernelSimulator.Token(euid: 501, pid: 4242, pidVersion: 9);
         Assert.Equal(501u, token.EffectiveUserId);
         Assert.Equal(4242, token.ProcessId);

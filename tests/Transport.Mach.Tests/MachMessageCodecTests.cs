@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.Mach.Interop;
 using static Sandgrain.Transport.Mach.Interop.MachAbi;
 
@@ -13,7 +14,7 @@ public sealed class MachMessageCodecTests
 {
     private const uint ServicePort = 0x0103;
     private const uint OwnPort = 0x0207;
-    private static readonly MachAuditToken Peer = KernelSimulator.Token();
+    private static readonly AuditToken Peer = KernelSimulator.Token();
 
     // ---- round trips ---------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ public sealed partial class MachNameTests
     {
         var first = MachEndPoint.CreateUniqueAddress(Group);
         var second = MachEndPoint.CreateUniqueAddress(Group);
-        Assert.Equal(TransportAddress.MachScheme, first.Scheme);
+        Assert.Equal(MachTransport.AddressScheme, first.Scheme);
         Assert.Matches(UniqueName(), first.Value);
         Assert.NotEqual(first, second);
         Assert.Equal(first.Value, MachEndPoint.Create(Group, first).ServiceName);
@@ -69,15 +69,8 @@ public sealed partial class MachNameTests
     }
 
     [Fact]
-    [System.Runtime.Versioning.SupportedOSPlatform("macos")]
-    public void OnMacOS_TheTransportAppliesTheSameRules()
+    public void TheTransportAppliesTheSameRules_OnEveryPlatform()
     {
-        if (!OperatingSystem.IsMacOS())
-        {
-            Assert.Skip("needs macOS (Mach IPC)");
-            return;
-        }
-
         using var container = new TestContainer();
         var transport = new MachTransport(container.Container);
         var unique = transport.CreateUniqueAddress();

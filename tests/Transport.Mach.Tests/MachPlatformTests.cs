@@ -4,34 +4,78 @@ using Sandgrain.Transport.Conformance;
 namespace Sandgrain.Transport.Mach.Tests;
 
 /// <summary>
-/// Selecting the Mach transport where there is no Mach fails at configuration time with a message that says
-/// what to use instead, never at the first call.
+/// The Mach transport can be constructed and registered everywhere, so that one program can register every
+/// transport; where there is no Mach it says so through <see cref="ISandgrainTransport.UnsupportedReason"/> and
+/// fails to bind or connect with that message, which says what to use instead.
 /// </summary>
 public sealed class MachPlatformTests
 {
     private const string Expected = "The Mach transport needs macOS (Mach IPC); on this platform use 'unix' or 'shm'";
 
     [Fact]
-    public void Constructing_OffMacOS_ThrowsPlatformNotSupported_WithWhatToUseInstead()
+    public void OffMacOS_ItConstructs_AndSaysItNeedsMacOS()
     {
         Assert.SkipWhen(OperatingSystem.IsMacOS(), "macOS has Mach IPC; this asserts what happens everywhere else");
         using var container = new TestContainer();
-#pragma warning disable CA1416 // Constructing it where Mach is missing is exactly what is tested.
-        var e = Assert.Throws<PlatformNotSupportedException>(() => new MachTransport(container.Container));
-#pragma warning restore CA1416
-        Assert.Contains(Expected, e.Message, StringComparison.Ordinal);
+        var transport = new MachTransport(container.Container);
+        Assert.Equal(MachTransport.AddressScheme, transport.Scheme);
+        Assert.Contains(Expected, transport.UnsupportedReason, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void AddingItToAHost_OffMacOS_ThrowsAtRegistration()
+    public async Task OffMacOS_BindAndConnect_ThrowPlatformNotSupported_WithWhatToUseInstead()
     {
         Assert.SkipWhen(OperatingSystem.IsMacOS(), "macOS has Mach IPC; this asserts what happens everywhere else");
+        using var container = new TestContainer();
+        var transport = new MachTransport(container.Container);
+        var endpoint = transport.CreateEndPoint(transport.CreateUniqueAddress());
+        var bind = await Assert.ThrowsAsync<PlatformNotSupportedException>(async () => await transport.BindAsync(endpoint, TestContext.Current.CancellationToken));
+        Assert.Contains(Expected, bind.Message, StringComparison.Ordinal);
+        var connect = await Assert.ThrowsAsync<PlatformNotSupportedException>(async () => await transport.ConnectAsync(endpoint, TestContext.Current.CancellationToken));
+        Assert.Contains(Expected, connect.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OffMacOS_NamesAreStillChecked_AsOnAMac()
+    {
+        Assert.SkipWhen(OperatingSystem.IsMacOS(), "macOS has Mach IPC; this asserts what happens everywhere else");
+        using var container = new TestContainer();
+        var transport = new MachTransport(container.Container);
+        Assert.Throws<SandboxNameException>(() => transport.CreateEndPoint(TransportAddress.Parse("mach:ZZZZZ99999.other.sg.1")));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MachTransport(container.Container, new MachTransportOptions { QueueLimit = 0 }));
+    }
+
+    [Fact]
+    public void AddingItToAHost_OffMacOS_RegistersIt_AndResolvingDoesNotThrow()
+    {
+        Assert.SkipWhen(OperatingSystem.IsMacOS(), "macOS has Mach IPC; this asserts what happens everywhere else");
+        using var container = new TestContainer();
         var services = new ServiceCollection();
-#pragma warning disable CA1416 // Registering it where Mach is missing is exactly what is tested.
-        var e = Assert.Throws<PlatformNotSupportedException>(() => services.AddSandgrainMachTransport());
-#pragma warning restore CA1416
-        Assert.Contains(Expected, e.Message, StringComparison.Ordinal);
-        Assert.Empty(services);
+        services.AddSingleton(container.Container);
+        services.AddSandgrainMachTransport().AddSandgrainMachTransport(o => o.QueueLimit = 32);
+        Assert.Single(services, d => d.ServiceType == typeof(ISandgrainTransport));
+        using var provider = services.BuildServiceProvider();
+        var transport = Assert.Single(provider.GetServices<ISandgrainTransport>());
+        Assert.Contains(Expected, transport.UnsupportedReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RemoveStaleEndpoint_ChecksTheAddress_AndRemovesNothing()
+    {
+        using var container = new TestContainer();
+        var transport = new MachTransport(container.Container);
+        var before = Directory.GetFileSystemEntries(container.Root, "*", SearchOption.AllDirectories);
+        transport.RemoveStaleEndpoint(transport.CreateUniqueAddress());
+        Assert.Equal(before, Directory.GetFileSystemEntries(container.Root, "*", SearchOption.AllDirectories));
+        Assert.Throws<SandboxNameException>(() => transport.RemoveStaleEndpoint(TransportAddress.Parse("mach:ZZZZZ99999.other.sg.1")));
+        Assert.ThrowsAny<ArgumentException>(() => transport.RemoveStaleEndpoint(TransportAddress.Parse("unix:s/abc")));
+    }
+
+    [Fact]
+    public void Preference_IsBetweenSharedMemoryAndUnixSockets()
+    {
+        using var container = new TestContainer();
+        Assert.Equal(200, new MachTransport(container.Container).Preference);
     }
 
     [Fact]
@@ -45,7 +89,7 @@ public sealed class MachPlatformTests
 
         using var container = new TestContainer();
         var transport = new MachTransport(container.Container);
-        Assert.Equal(TransportAddress.MachScheme, transport.Scheme);
+        Assert.Equal(MachTransport.AddressScheme, transport.Scheme);
         Assert.Same(container.Container, transport.Container);
 
         var services = new ServiceCollection();

@@ -128,6 +128,61 @@ public sealed class SharedMemoryTransportTests(ITestOutputHelper output) : IDisp
     }
 
     [Fact]
+    public async Task RemoveStaleEndpoint_RemovesTheCompanionSocketOfAKilledListener_AndKeepsALiveOne()
+    {
+        var transport = new SharedMemoryTransport(_container.Container);
+        var dead = transport.CreateUniqueAddress();
+        var live = transport.CreateUniqueAddress();
+        await using var livePeer = PeerProcess.Start(output, ["listen-echo", .. _container.PeerArguments("shm"), "--address", live.ToString()]);
+        await using (var peer = PeerProcess.Start(output, ["listen-echo", .. _container.PeerArguments("shm"), "--address", dead.ToString()]))
+        {
+            await peer.WaitForReadyAsync();
+            peer.Kill();
+            await peer.WaitForExitAsync();
+        }
+
+        await livePeer.WaitForReadyAsync();
+        Assert.True(File.Exists(Path.Combine(ShmFolder, dead.Value)), "SIGKILL leaves the companion socket behind");
+        transport.RemoveStaleEndpoint(dead);
+        transport.RemoveStaleEndpoint(dead);
+        transport.RemoveStaleEndpoint(live);
+        Assert.False(File.Exists(Path.Combine(ShmFolder, dead.Value)));
+        Assert.True(File.Exists(Path.Combine(ShmFolder, live.Value)));
+        await using var connection = await transport.ConnectAsync(transport.CreateEndPoint(live), Token);
+    }
+
+    [Fact]
+    public void OnLinux_ACompanionPathNoMacCanReach_IsRefusedByDefault_UnlessPlatformIsLinux()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "asserts that Linux checks macOS's limits too");
+        using var container = new TestContainer(subPath: string.Join('/', Enumerable.Repeat(new string('m', 60), 4)));
+        var e = Assert.Throws<SandboxNameException>(() => new SharedMemoryTransport(container.Container));
+        Assert.Equal(SandboxNameRules.MacOSLongSocketPathMaxBytes, e.LimitBytes);
+        _ = new SharedMemoryTransport(container.Container, new SharedMemoryTransportOptions { Platform = SandboxPlatform.Linux });
+    }
+
+    [Fact]
+    public void Preference_IsTheFirstChoice_AndItRunsEverywhere()
+    {
+        var transport = new SharedMemoryTransport(_container.Container);
+        Assert.Equal(100, transport.Preference);
+        Assert.Null(transport.UnsupportedReason);
+        var e = Assert.ThrowsAny<ArgumentException>(() => transport.CreateEndPoint(TransportAddress.Parse("shm:a/b")));
+        Assert.Contains("contains '/'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("shm:a/b")]
+    [InlineData("shm:.bind.lock")]
+    [InlineData("shm:0123456789abcdef.seg")]
+    public void RemoveStaleEndpoint_RefusesNamesThatAreNotEndpoints(string text)
+    {
+        var transport = new SharedMemoryTransport(_container.Container);
+        var e = Assert.ThrowsAny<ArgumentException>(() => transport.RemoveStaleEndpoint(TransportAddress.Parse(text)));
+        Assert.Contains(text, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HundredConnectKillCycles_LeaveNoFilesBehind()
     {
         var transport = new SharedMemoryTransport(_container.Container);

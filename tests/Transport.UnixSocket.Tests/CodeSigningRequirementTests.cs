@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Sandgrain.Transport.Conformance;
+using Sandgrain.Transport.Interop;
 using Sandgrain.Transport.UnixSocket.Interop;
 
 namespace Sandgrain.Transport.UnixSocket.Tests;

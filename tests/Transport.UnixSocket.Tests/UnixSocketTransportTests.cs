@@ -52,6 +52,26 @@ public sealed class UnixSocketTransportTests(ITestOutputHelper output)
         Assert.Equal(payload, await Frames.ReadAsync(remote.Transport.Input, Token));
     }
 
+    [Theory]
+    [InlineData("unix:s//x", "empty path segment")]
+    [InlineData("unix:s/x/", "empty path segment")]
+    public void AddressesThatAreNotRelativePaths_AreRefusedByTheTransport(string text, string reason)
+    {
+        using var container = new TestContainer();
+        var transport = new UnixSocketTransport(container.Container);
+        var e = Assert.ThrowsAny<ArgumentException>(() => transport.CreateEndPoint(TransportAddress.Parse(text)));
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Preference_IsAfterSharedMemoryAndMach_AndItRunsEverywhere()
+    {
+        using var container = new TestContainer();
+        var transport = new UnixSocketTransport(container.Container);
+        Assert.Equal(300, transport.Preference);
+        Assert.Null(transport.UnsupportedReason);
+    }
+
     [Fact]
     public void SocketNameTooLongForEveryMethod_IsRefusedAtConfigurationTime()
     {

@@ -216,12 +216,7 @@ public sealed class SiloRegistry : IDisposable
         var target = RecordPath(folder, record.SiloId);
         var temp = System.IO.Path.Combine(folder, $".{record.SiloId}.{Environment.ProcessId}.tmp");
         var bytes = JsonSerializer.SerializeToUtf8Bytes(record, RegistryJsonContext.Default.SiloRecord);
-        using (var file = new FileStream(temp, new FileStreamOptions
-        {
-            Mode = FileMode.Create,
-            Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        }))
+        using (var file = new FileStream(temp, PrivateFile.Options(FileMode.Create, FileAccess.Write)))
         {
             file.Write(bytes);
         }
@@ -305,8 +300,8 @@ public sealed class SiloRegistry : IDisposable
 
         var relative = parsed.Scheme switch
         {
-            TransportAddress.UnixScheme => parsed.Value,
-            TransportAddress.SharedMemoryScheme => "shm/" + parsed.Value,
+            "unix" => parsed.Value,
+            "shm" => "shm/" + parsed.Value,
             _ => null,
         };
         if (relative is not null && !relative.Split('/').Contains(".."))

@@ -32,7 +32,7 @@ internal sealed class GroupSecret
         {
             GroupContainer.CreatePrivateFolder(container.SandgrainPath);
             var temp = Path.Combine(container.SandgrainPath, $".secret.{Environment.ProcessId}.{Guid.NewGuid():N}");
-            using (var file = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            using (var file = new FileStream(temp, PrivateFile.Options(FileMode.CreateNew, FileAccess.Write)))
             {
                 file.Write(RandomNumberGenerator.GetBytes(Length));
             }

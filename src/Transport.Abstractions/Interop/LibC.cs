@@ -3,8 +3,10 @@ using System.Runtime.InteropServices;
 namespace Sandgrain.Transport.Interop;
 
 /// <summary>
-/// The few libc entry points the abstractions need. Non-variadic functions only, declared with
-/// <see cref="LibraryImportAttribute"/> so they are AOT-safe (style.md item 15).
+/// Every libc entry point Sandgrain's transports call, in one place so that one resolver maps "libc" to the
+/// platform's C library (<see cref="LibCResolver"/>) and each constant is defined once. Non-variadic functions
+/// only, declared with <see cref="LibraryImportAttribute"/> so they are AOT-safe (style.md item 15); sockets in
+/// <c>LibC.Sockets.cs</c>, the futex system call in <c>LibC.Futex.cs</c>.
 /// </summary>
 internal static partial class LibC
 {
@@ -20,6 +22,9 @@ internal static partial class LibC
 
     // EWOULDBLOCK differs: Linux 11 (EAGAIN), macOS 35 (EAGAIN).
     internal static int EWOULDBLOCK => OperatingSystem.IsMacOS() ? 35 : 11;
+
+    // <sys/errno.h>: EAGAIN is EWOULDBLOCK on both.
+    internal static int EAGAIN => EWOULDBLOCK;
 
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int flock(int fd, int operation);

@@ -6,16 +6,14 @@ namespace Sandgrain.Transport.Interop;
 
 /// <summary>
 /// Maps the logical library name "libc" to the C library of the running platform, because a bare
-/// "libc" resolves to a linker script (not a shared object) on glibc systems.
+/// "libc" resolves to a linker script (not a shared object) on glibc systems. Every <c>libc</c> import of
+/// Sandgrain is declared in <see cref="LibC"/>, in this assembly, so this one resolver serves them all.
 /// </summary>
 internal static class LibCResolver
 {
-    /// <summary>Installs the resolver for an assembly that declares <c>libc</c> imports.</summary>
-    internal static void Install(Assembly assembly) => NativeLibrary.SetDllImportResolver(assembly, Resolve);
-
 #pragma warning disable CA2255 // Imports must resolve before any of this assembly's code runs.
     [ModuleInitializer]
-    internal static void InstallForThisAssembly() => Install(typeof(LibCResolver).Assembly);
+    internal static void InstallForThisAssembly() => NativeLibrary.SetDllImportResolver(typeof(LibCResolver).Assembly, Resolve);
 #pragma warning restore CA2255
 
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)

@@ -5,8 +5,8 @@ namespace Sandgrain.Transport.Mach.Interop;
 
 /// <summary>
 /// The libSystem entry points of Mach IPC and the bootstrap server. Non-variadic functions only, declared with
-/// <see cref="LibraryImportAttribute"/> (style.md item 15); "libc" is mapped to <c>/usr/lib/libSystem.B.dylib</c>
-/// by <c>LibCResolver</c>, which re-exports libsystem_kernel (mach_*, vm_*) and libxpc (bootstrap_*).
+/// <see cref="LibraryImportAttribute"/> (style.md item 15), from <c>/usr/lib/libSystem.B.dylib</c> by its absolute
+/// path, which re-exports libsystem_kernel (mach_*, vm_*) and libxpc (bootstrap_*).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -23,8 +23,8 @@ namespace Sandgrain.Transport.Mach.Interop;
 [SupportedOSPlatform("macos")]
 internal static unsafe partial class MachNative
 {
-    private const string Lib = "libc";
     private const string LibSystemPath = "/usr/lib/libSystem.B.dylib";
+    private const string Lib = LibSystemPath;
 
     private static nint s_taskSelfAddress;
     private static nint s_bootstrapPortAddress;

@@ -12,9 +12,8 @@ namespace Sandgrain.Transport.UnixSocket.Interop;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The frameworks are named by absolute path: <c>LibCResolver</c> maps only "libc" and leaves every other name to
-/// the runtime, which opens an absolute path as given (on macOS 11+ from the dyld shared cache, as
-/// <c>dlopen</c> does). The runtime opens a library at the first call into it, so nothing here is loaded
+/// The frameworks are named by absolute path, which the runtime opens as given (on macOS 11+ from the dyld
+/// shared cache, as <c>dlopen</c> does). The runtime opens a library at the first call into it, so nothing here is loaded
 /// until a transport is configured with a requirement, and never on Linux, where no caller reaches this class.
 /// </para>
 /// <para>

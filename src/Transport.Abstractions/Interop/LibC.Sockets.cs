@@ -1,16 +1,14 @@
 using System.Runtime.InteropServices;
 
-namespace Sandgrain.Transport.UnixSocket.Interop;
+namespace Sandgrain.Transport.Interop;
 
-/// <summary>
-/// libc entry points for what <see cref="System.Net.Sockets.Socket"/> cannot express: a directory handle
-/// for the Linux <c>/proc/self/fd</c> path, an oversized <c>sockaddr_un</c> on macOS, and <c>POLLHUP</c>.
-/// Non-variadic declarations only (style.md item 15): <c>open</c> is declared with its two fixed
-/// arguments and is never used with <c>O_CREAT</c>, so no mode argument is ever needed.
-/// </summary>
-internal static partial class SocketNative
+// libc entry points for what System.Net.Sockets.Socket cannot express, used by the Unix-socket transport (and
+// through it the shared-memory transport's companion sockets): a directory handle for the Linux /proc/self/fd
+// path, an oversized sockaddr_un on macOS, a send with per-call flags, and POLLHUP. Non-variadic declarations
+// only (style.md item 15): open is declared with its two fixed arguments and is never used with O_CREAT, so no
+// mode argument is ever needed.
+internal static partial class LibC
 {
-    private const string Lib = "libc";
 
     // Linux <asm-generic/fcntl.h>: O_PATH 010000000, O_CLOEXEC 02000000 (the same on x86-64 and arm64).
     internal const int LinuxO_PATH = 0x200000;
@@ -54,11 +52,6 @@ internal static partial class SocketNative
     internal static int SendNonBlockingFlags => OperatingSystem.IsMacOS() ? 0x80 : 0x40 | 0x4000;
 
     internal static int SendBlockingFlags => OperatingSystem.IsMacOS() ? 0 : 0x4000;
-
-    // <sys/errno.h>: EINTR 4 on both; EAGAIN Linux 11, macOS 35.
-    internal const int EINTR = 4;
-
-    internal static int EAGAIN => OperatingSystem.IsMacOS() ? 35 : 11;
 
     // macOS <sys/socket.h>: SO_NOSIGPIPE 0x1022 at SOL_SOCKET (0xffff).
     internal const int MacSolSocket = 0xffff;
