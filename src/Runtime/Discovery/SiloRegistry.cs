@@ -173,30 +173,17 @@ public sealed class SiloRegistry : IDisposable
     public async Task<SiloRecord> WaitForAsync(Func<SiloRecord, bool> match, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);
-        var signal = new SemaphoreSlim(0);
-        void OnChanged(object? sender, EventArgs e) => signal.Release();
-        Changed += OnChanged;
-        try
+        using var changes = new RegistryChangeSignal(this);
+        while (true)
         {
-            while (true)
+            var changed = changes.Arm();
+            var found = LiveSilos().FirstOrDefault(match);
+            if (found is not null)
             {
-                var found = LiveSilos().FirstOrDefault(match);
-                if (found is not null)
-                {
-                    return found;
-                }
-
-                await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
-                while (signal.CurrentCount > 0)
-                {
-                    await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
-                }
+                return found;
             }
-        }
-        finally
-        {
-            Changed -= OnChanged;
-            signal.Dispose();
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
