@@ -29,6 +29,133 @@ public sealed class RegistryStressTests(ITestOutputHelper output) : IDisposable
         Assert.True(long.Parse(counts[2], System.Globalization.CultureInfo.InvariantCulture) > 100, "too few waits to have stressed anything");
     }
 
+    [Fact]
+    public async Task ManyReadersCheckingADeadSilo_AtOnce_NeverSeeItAlive()
+    {
+        // A dead silo: its record, and its lock file held by nobody.
+        using var registry = new SiloRegistry(_container.Container);
+        var dead = new SiloRecord { SiloId = SiloRecord.NewSiloId(), Helper = "Gone", ProcessId = 1, Addresses = ["unix:s/gone"] };
+        registry.Write(dead);
+        File.WriteAllBytes(Path.Combine(registry.Path, dead.SiloId + ".lock"), []);
+
+        var readers = Enumerable.Range(0, 4).Select(_ => new SiloRegistry(_container.Container)).ToList();
+        var sawAlive = 0;
+        var checks = 0;
+        var deadline = Stopwatch.StartNew();
+        await Task.WhenAll(readers.Select(reader => Task.Run(() =>
+        {
+            while (deadline.Elapsed < TimeSpan.FromSeconds(2) && Volatile.Read(ref sawAlive) == 0)
+            {
+                if (reader.LiveSilos().Count != 0)
+                {
+                    Interlocked.Increment(ref sawAlive);
+                }
+
+                Interlocked.Increment(ref checks);
+            }
+        }, Token)));
+        output.WriteLine($"{checks} checks");
+        Assert.Equal(0, sawAlive);
+
+        // ...and the reaper, checked by those readers all the while, still removes it.
+        Assert.Equal(dead.SiloId, Assert.Single(registry.Reap()).SiloId);
+        readers.ForEach(r => r.Dispose());
+    }
+
+    [Fact]
+    public async Task SilosPublishing_WhileOtherProcessesReap_AreAlwaysVisibleWithRecordAndLock()
+    {
+        const int Publishers = 3;
+        const int Iterations = 300;
+        var bound = TimeSpan.FromSeconds(8);
+
+        // A reaper in another process and one in this one, in tight loops.
+        var reapers = new List<Process>();
+        for (var i = 0; i < 1; i++)
+        {
+            var start = new ProcessStartInfo(TestSilo) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in Arguments().Append("--Test:ReapLoop=60000"))
+            {
+                start.ArgumentList.Add(a);
+            }
+
+            var reaper = Process.Start(start)!;
+            reapers.Add(reaper);
+            Assert.Equal("READY", await reaper.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(TimeSpan.FromSeconds(60), Token));
+        }
+
+        try
+        {
+            using var done = new CancellationTokenSource();
+            var localReaper = Task.Run(() =>
+            {
+                using var registry = new SiloRegistry(_container.Container);
+                while (!done.IsCancellationRequested)
+                {
+                    registry.Reap();
+                }
+            }, Token);
+
+            var problems = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var published = 0;
+            var watch = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, Publishers).Select(p => Task.Run(() =>
+            {
+                using var publisher = new SiloRegistry(_container.Container);
+                using var reader = new SiloRegistry(_container.Container);
+                for (var i = 0; i < Iterations && problems.IsEmpty && watch.Elapsed < bound; i++)
+                {
+                    var record = new SiloRecord { SiloId = SiloRecord.NewSiloId(), ProcessId = Environment.ProcessId, Addresses = ["unix:s/p" + p] };
+                    SiloRegistration registration;
+                    try
+                    {
+                        registration = publisher.Publish(record);
+                    }
+                    catch (Exception e) when (e is InvalidOperationException or IOException)
+                    {
+                        problems.Enqueue($"publish {i} of {p} failed: {e.Message}");
+                        return;
+                    }
+
+                    Interlocked.Increment(ref published);
+                    using (registration)
+                    {
+                        // Seen by another reader, twice: once at once, once after the reapers had time to run.
+                        for (var look = 0; look < 2; look++)
+                        {
+                            if (!reader.LiveSilos().Any(r => r.SiloId == record.SiloId))
+                            {
+                                var lockFile = Path.Combine(reader.Path, record.SiloId + ".lock");
+                                problems.Enqueue($"silo {record.SiloId} (publish {i} of {p}) is live but not seen: record {File.Exists(Path.Combine(reader.Path, record.SiloId + ".json"))}, lock file {File.Exists(lockFile)}, held {FileLock.IsHeld(lockFile)}");
+                                return;
+                            }
+
+                            Thread.Yield();
+                        }
+                    }
+                }
+            }, Token))).WaitAsync(TimeSpan.FromSeconds(60), Token);
+
+            await done.CancelAsync();
+            await localReaper;
+            output.WriteLine($"{published} silos published and checked in {watch.Elapsed.TotalSeconds:F1} s");
+            Assert.True(problems.IsEmpty, string.Join("\n", problems));
+            Assert.All(reapers, r => Assert.False(r.HasExited, "a reaper process failed: " + r.StandardError.ReadToEnd()));
+        }
+        finally
+        {
+            foreach (var reaper in reapers)
+            {
+                if (!reaper.HasExited)
+                {
+                    reaper.Kill();
+                }
+
+                reaper.Dispose();
+            }
+        }
+    }
+
     public void Dispose() => _container.Dispose();
 
     private string[] Arguments() =>

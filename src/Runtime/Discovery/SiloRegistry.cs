@@ -28,6 +28,11 @@ public sealed class SiloRegistry : IDisposable
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
+    // How long a lock whose holder is gone may stay busy: other processes check it (a shared lock for microseconds)
+    // and reapers take it (exclusively, for the few file operations of a removal).
+    private static readonly TimeSpan ReapContention = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan PublishContention = TimeSpan.FromMilliseconds(500);
+
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, (DateTime Modified, long Length)> _warned = new(StringComparer.Ordinal);
     private readonly Lock _watchLock = new();
@@ -91,8 +96,9 @@ public sealed class SiloRegistry : IDisposable
             throw new ArgumentException($"Silo id '{record.SiloId}' must be 16 lower-case hex digits (SiloRecord.NewSiloId()).", nameof(record));
         }
 
+        // A reaper may hold a fresh lock file for a moment (it is not yet beside a record); a live process holds it for good.
         var folder = Path;
-        var siloLock = FileLock.TryAcquire(LockPath(folder, record.SiloId))
+        var siloLock = FileLock.TryAcquire(LockPath(folder, record.SiloId), PublishContention)
             ?? throw new InvalidOperationException($"Silo id {record.SiloId} is already held by a live process.");
         try
         {
@@ -102,7 +108,7 @@ public sealed class SiloRegistry : IDisposable
         }
         catch
         {
-            siloLock.Dispose();
+            siloLock.DeleteAndRelease();
             throw;
         }
     }
@@ -117,7 +123,8 @@ public sealed class SiloRegistry : IDisposable
             var record = TryRead(file);
             if (record is not null)
             {
-                entries.Add(new SiloEntry(record, FileLock.IsHeld(LockPath(folder, record.SiloId))));
+                // A shared probe: readers in many processes checking at once never make a dead silo look alive.
+                entries.Add(new SiloEntry(record, FileLock.IsHeldExclusively(LockPath(folder, record.SiloId))));
             }
         }
 
@@ -131,36 +138,53 @@ public sealed class SiloRegistry : IDisposable
     /// Removes the records of dead silos with their locks and the socket and segment files they listened on,
     /// and lock files left without a record. Returns the records removed.
     /// </summary>
+    /// <remarks>
+    /// Every lock file is deleted only by a holder of its lock (<see cref="FileLock.DeleteAndRelease"/>), after
+    /// checking, holding it, that no record stands beside it any more (or that the record is the dead one's).
+    /// A silo publishing takes its lock before it writes its record, and holds it until its record is gone, so it
+    /// can never lose its lock file to a reaper: while it holds the lock, nobody else can; and a lock file deleted
+    /// between its open and its lock is noticed by <see cref="FileLock.TryAcquire(string)"/>, which opens the path again.
+    /// </remarks>
     public IReadOnlyList<SiloRecord> Reap()
     {
         var folder = Path;
         var reaped = new List<SiloRecord>();
         foreach (var entry in Snapshot().Where(e => !e.IsAlive))
         {
-            // Hold the dead silo's lock while removing, so a reader never sees a half-removed silo as alive.
-            using var held = FileLock.TryAcquire(LockPath(folder, entry.Record.SiloId));
-            if (held is null)
+            try
             {
-                continue;
+                if (ReapDead(folder, entry.Record))
+                {
+                    reaped.Add(entry.Record);
+                    DiscoveryLog.Reaped(_logger, entry.Record.SiloId, entry.Record.Helper, entry.Record.ProcessId);
+                }
             }
-
-            TryDelete(RecordPath(folder, entry.Record.SiloId));
-            foreach (var address in entry.Record.Addresses)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                RemoveEndpointFiles(address);
+                DiscoveryLog.ReapFailed(_logger, entry.Record.SiloId, e.Message);
             }
-
-            TryDelete(held.Path);
-            reaped.Add(entry.Record);
-            DiscoveryLog.Reaped(_logger, entry.Record.SiloId, entry.Record.Helper, entry.Record.ProcessId);
         }
 
         foreach (var lockFile in Directory.EnumerateFiles(folder, "*.lock"))
         {
             var id = System.IO.Path.GetFileNameWithoutExtension(lockFile);
-            if (SiloRecord.IsValidSiloId(id) && !File.Exists(RecordPath(folder, id)) && !FileLock.IsHeld(lockFile))
+            if (!SiloRecord.IsValidSiloId(id) || File.Exists(RecordPath(folder, id)))
             {
-                TryDelete(lockFile);
+                continue;
+            }
+
+            try
+            {
+                // Busy means in use: a silo between taking its lock and writing its record, or another reaper.
+                using var held = FileLock.TryAcquire(lockFile);
+                if (held is not null && !File.Exists(RecordPath(folder, id)))
+                {
+                    held.DeleteAndRelease();
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                DiscoveryLog.ReapFailed(_logger, id, e.Message);
             }
         }
 
@@ -283,6 +307,33 @@ public sealed class SiloRegistry : IDisposable
         return null;
     }
 
+    /// <summary>Removes a dead silo's record, endpoint files and lock, holding its lock; false when another reaper did.</summary>
+    private bool ReapDead(string folder, SiloRecord record)
+    {
+        // Readers checking the lock hold it shared for an instant: wait them out, briefly, rather than skip the silo.
+        using var held = FileLock.TryAcquire(LockPath(folder, record.SiloId), ReapContention);
+        if (held is null)
+        {
+            return false;
+        }
+
+        if (!File.Exists(RecordPath(folder, record.SiloId)))
+        {
+            // Another reaper removed it first; the lock file this made (or found) has no record to keep alive.
+            held.DeleteAndRelease();
+            return false;
+        }
+
+        TryDelete(RecordPath(folder, record.SiloId));
+        foreach (var address in record.Addresses)
+        {
+            RemoveEndpointFiles(address);
+        }
+
+        held.DeleteAndRelease();
+        return true;
+    }
+
     private void RemoveEndpointFiles(string address)
     {
         if (!TransportAddress.TryParse(address, out var parsed, out _))
@@ -390,16 +441,8 @@ public sealed class SiloRegistration : IDisposable
             return;
         }
 
+        // Record first, then the lock file, deleted while it is held: a reader never sees a record without a lock.
         _registry.Remove(Record.SiloId);
-        try
-        {
-            File.Delete(_lock.Path);
-        }
-        catch (IOException)
-        {
-            // A reaper got there first.
-        }
-
-        _lock.Dispose();
+        _lock.DeleteAndRelease();
     }
 }
