@@ -29,11 +29,21 @@ public sealed class HelperLauncher
     private readonly IReadOnlyDictionary<string, HelperOptions> _helpers;
     private readonly ILogger _logger;
     private readonly string _appDirectory;
+    private readonly TimeProvider _time;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StartHistory> _history = new(StringComparer.Ordinal);
 
     /// <summary>Creates a launcher for a helper catalog.</summary>
+    /// <param name="container">The group container.</param>
+    /// <param name="registry">The registry helpers publish their records in.</param>
+    /// <param name="helpers">The helper catalog.</param>
+    /// <param name="logger">Where launches are logged.</param>
+    /// <param name="appDirectory">The folder relative executables are resolved against; default the app's own.</param>
+    /// <param name="timeProvider">
+    /// The clock of the restart policy (<see cref="HelperOptions.RestartWindow"/>); default <see cref="TimeProvider.System"/>.
+    /// Start timeouts bound real processes and always run on real time.
+    /// </param>
     /// <exception cref="ArgumentException">A catalog entry is invalid; the message says what to change.</exception>
-    public HelperLauncher(GroupContainer container, SiloRegistry registry, IReadOnlyDictionary<string, HelperOptions> helpers, ILogger<HelperLauncher>? logger = null, string? appDirectory = null)
+    public HelperLauncher(GroupContainer container, SiloRegistry registry, IReadOnlyDictionary<string, HelperOptions> helpers, ILogger<HelperLauncher>? logger = null, string? appDirectory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(container);
         ArgumentNullException.ThrowIfNull(registry);
@@ -51,6 +61,7 @@ public sealed class HelperLauncher
         _helpers = helpers;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _appDirectory = appDirectory ?? AppContext.BaseDirectory;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <summary>True for a helper name that can name files: 1–64 of ASCII letters, digits, '.', '_', '-'.</summary>
@@ -112,7 +123,7 @@ public sealed class HelperLauncher
 
         using (launchLock)
         {
-            var history = _history.GetOrAdd(helper, _ => new StartHistory());
+            var history = _history.GetOrAdd(helper, _ => new StartHistory(_time));
             while (true)
             {
                 // A previous instance that said goodbye and removed its record may still be finishing its shutdown,
@@ -327,8 +338,11 @@ public sealed class HelperLauncher
     /// <summary>Recent crashes of one helper (non-zero exits, failed starts), for the restart policy.</summary>
     private sealed class StartHistory
     {
-        private readonly Queue<(DateTime At, int ExitCode, IReadOnlyList<string> Stderr)> _crashes = new();
+        private readonly Queue<(DateTimeOffset At, int ExitCode, IReadOnlyList<string> Stderr)> _crashes = new();
         private readonly Lock _lock = new();
+        private readonly TimeProvider _time;
+
+        internal StartHistory(TimeProvider time) => _time = time;
 
         /// <summary>Records an exit; a clean exit (code 0, e.g. the idle timeout) is not a crash.</summary>
         internal void Exited(int exitCode, IReadOnlyList<string> stderr)
@@ -340,7 +354,7 @@ public sealed class HelperLauncher
 
             lock (_lock)
             {
-                _crashes.Enqueue((DateTime.UtcNow, exitCode, stderr));
+                _crashes.Enqueue((_time.GetUtcNow(), exitCode, stderr));
             }
         }
 
@@ -348,7 +362,7 @@ public sealed class HelperLauncher
         {
             lock (_lock)
             {
-                var now = DateTime.UtcNow;
+                var now = _time.GetUtcNow();
                 while (_crashes.Count > 0 && now - _crashes.Peek().At > options.RestartWindow)
                 {
                     _crashes.Dequeue();

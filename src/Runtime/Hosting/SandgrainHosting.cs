@@ -57,7 +57,7 @@ public static class SandgrainServiceCollectionExtensions
                 sp.GetRequiredService<GroupContainer>(),
                 sp.GetRequiredService<SiloRegistry>(),
                 sp.GetRequiredService<IOptions<SandgrainOptions>>().Value.Helpers,
-                sp.GetService<ILogger<HelperLauncher>>()));
+                sp.GetService<ILogger<HelperLauncher>>(), timeProvider: sp.GetService<TimeProvider>() ?? TimeProvider.System));
             services.TryAddSingleton(sp =>
             {
                 var options = sp.GetRequiredService<IOptions<SandgrainOptions>>().Value;
