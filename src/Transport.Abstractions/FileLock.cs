@@ -40,7 +40,18 @@ public sealed class FileLock : IDisposable
 
     /// <summary>Takes the lock if nobody holds it; returns null when another open file holds it.</summary>
     /// <exception cref="IOException">The file cannot be opened or locked for another reason (it is a symbolic link, for one).</exception>
-    public static FileLock? TryAcquire(string path)
+    public static FileLock? TryAcquire(string path) => TryAcquire(path, LibC.LOCK_EX);
+
+    /// <summary>
+    /// Takes a shared lock if nobody holds the exclusive one; returns null when someone does. Any number of processes
+    /// may hold it at once, and <see cref="IsHeldExclusively"/> sees the file free meanwhile: while it is held, it
+    /// proves that no exclusive holder lives, without making anyone checking think one does. For removing what a
+    /// dead holder left, whose lock nobody will take exclusively again.
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be opened or locked for another reason.</exception>
+    public static FileLock? TryAcquireShared(string path) => TryAcquire(path, LibC.LOCK_SH);
+
+    private static FileLock? TryAcquire(string path, int operation)
     {
         ArgumentNullException.ThrowIfNull(path);
         for (var attempt = 0; attempt < MaxReopens; attempt++)
@@ -48,7 +59,7 @@ public sealed class FileLock : IDisposable
             var handle = OpenOrCreate(path);
             try
             {
-                if (!TryLock(handle, LibC.LOCK_EX, path))
+                if (!TryLock(handle, operation, path))
                 {
                     return null;
                 }
@@ -160,6 +171,11 @@ public sealed class FileLock : IDisposable
     /// Deletes the lock file, holding the lock while it does, then releases it. Whoever opened the file before it
     /// was deleted finds, once it holds the lock, that it is no longer the file at the path, and opens the path again.
     /// </summary>
+    /// <remarks>
+    /// Held exclusively, nobody else holds the file meanwhile. Held shared (<see cref="TryAcquireShared"/>), nobody holds
+    /// it exclusively meanwhile, but other shared holders may delete it too: only for a file nobody will lock
+    /// exclusively again.
+    /// </remarks>
     public void DeleteAndRelease()
     {
         try

@@ -87,6 +87,20 @@ public sealed class FileLockTests(ITestOutputHelper output)
         Assert.True(FileLock.IsHeld(path));
         Assert.False(FileLock.IsHeldExclusively(path));
         Assert.Null(FileLock.TryAcquire(path));
+
+        // Shared holders coexist, and keep the exclusive one out; an exclusive holder keeps them out.
+        using (var a = FileLock.TryAcquireShared(path))
+        using (var b = FileLock.TryAcquireShared(path))
+        {
+            Assert.NotNull(a);
+            Assert.NotNull(b);
+            Assert.False(FileLock.IsHeldExclusively(path));
+        }
+
+        reader.Dispose();
+        using var exclusive = FileLock.TryAcquire(path);
+        Assert.NotNull(exclusive);
+        Assert.Null(FileLock.TryAcquireShared(path));
     }
 
     [Fact]

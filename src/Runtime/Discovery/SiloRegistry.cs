@@ -28,9 +28,8 @@ public sealed class SiloRegistry : IDisposable
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
-    // How long a lock whose holder is gone may stay busy: other processes check it (a shared lock for microseconds)
-    // and reapers take it (exclusively, for the few file operations of a removal).
-    private static readonly TimeSpan ReapContention = TimeSpan.FromMilliseconds(250);
+    // How long a silo's fresh lock file may be busy with a reaper's orphan pass (a few file operations) before Publish
+    // decides that a live process holds the id.
     private static readonly TimeSpan PublishContention = TimeSpan.FromMilliseconds(500);
 
     private readonly ILogger _logger;
@@ -139,11 +138,19 @@ public sealed class SiloRegistry : IDisposable
     /// and lock files left without a record. Returns the records removed.
     /// </summary>
     /// <remarks>
-    /// Every lock file is deleted only by a holder of its lock (<see cref="FileLock.DeleteAndRelease"/>), after
-    /// checking, holding it, that no record stands beside it any more (or that the record is the dead one's).
-    /// A silo publishing takes its lock before it writes its record, and holds it until its record is gone, so it
-    /// can never lose its lock file to a reaper: while it holds the lock, nobody else can; and a lock file deleted
+    /// <para>
+    /// Every lock file is deleted only by a holder of its lock (<see cref="FileLock.DeleteAndRelease"/>). A silo
+    /// publishing takes its lock exclusively before it writes its record and holds it until its record is gone, so it
+    /// can never lose its lock file to a reaper: while it holds the lock nobody else can, and a lock file deleted
     /// between its open and its lock is noticed by <see cref="FileLock.TryAcquire(string)"/>, which opens the path again.
+    /// </para>
+    /// <para>
+    /// A dead silo is removed holding its lock <em>shared</em> (<see cref="FileLock.TryAcquireShared"/>): that proves
+    /// nobody holds it exclusively, so the silo is gone for good (its id is never used again), while readers checking
+    /// it meanwhile still see it dead — an exclusive hold would make it look alive to them until its record is gone.
+    /// A lock file with no record beside it may be a silo's that is about to publish, so it is deleted only held
+    /// exclusively, after checking, holding it, that still no record stands beside it.
+    /// </para>
     /// </remarks>
     public IReadOnlyList<SiloRecord> Reap()
     {
@@ -307,11 +314,11 @@ public sealed class SiloRegistry : IDisposable
         return null;
     }
 
-    /// <summary>Removes a dead silo's record, endpoint files and lock, holding its lock; false when another reaper did.</summary>
+    /// <summary>Removes a dead silo's record, endpoint files and lock, holding its lock shared; false when it is not dead, or another reaper removed it.</summary>
     private bool ReapDead(string folder, SiloRecord record)
     {
-        // Readers checking the lock hold it shared for an instant: wait them out, briefly, rather than skip the silo.
-        using var held = FileLock.TryAcquire(LockPath(folder, record.SiloId), ReapContention);
+        // Shared: readers checking the lock at this moment neither stop this nor see the silo alive because of it.
+        using var held = FileLock.TryAcquireShared(LockPath(folder, record.SiloId));
         if (held is null)
         {
             return false;
