@@ -9,6 +9,7 @@ namespace Sandgrain.Runtime.Tests;
 /// The launcher under the races of a helper being killed and started again: waits that see a helper come up while
 /// they wait on a lock, and repeated kills under callers in several processes.
 /// </summary>
+[Collection(DiscoveryStressCollection.Name)]
 public sealed class LaunchRaceTests(ITestOutputHelper output) : IDisposable
 {
     private const int ClientProcesses = 3;
@@ -56,6 +57,54 @@ public sealed class LaunchRaceTests(ITestOutputHelper output) : IDisposable
         var record = await ensuring.WaitAsync(TimeSpan.FromSeconds(10), Token);
         Assert.Equal(registration.Record.SiloId, record.SiloId);
         Assert.False(File.Exists(StartsLog), "a second instance was started");
+    }
+
+    [Fact]
+    public async Task Launch_WhileOthersCheckADeadInstancesRecord_ReturnsTheRecordOfTheHelperItStarted()
+    {
+        const int Rounds = 8;
+
+        // The instance killed a moment ago: its record is still there, its lock held by nobody.
+        using var registry = new SiloRegistry(_container.Container);
+        var killed = new SiloRecord { SiloId = SiloRecord.NewSiloId(), Helper = "Hub", ProcessId = 1, ActorTypes = ["ITestActor"], Addresses = ["unix:s/killed"] };
+        registry.Write(killed);
+        File.WriteAllBytes(Path.Combine(registry.Path, killed.SiloId + ".lock"), []);
+
+        // Callers in other processes look at the registry all the while.
+        using var stop = new CancellationTokenSource();
+        var readers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            using var reader = new SiloRegistry(_container.Container);
+            while (!stop.IsCancellationRequested)
+            {
+                reader.LiveSilos();
+            }
+        }, Token)).ToList();
+        try
+        {
+            var launcher = new HelperLauncher(_container.Container, registry, new Dictionary<string, HelperOptions>
+            {
+                ["Hub"] = new() { Executable = Programs.TestHelper, Arguments = ["serve"], StartTimeout = TimeSpan.FromSeconds(30), MaxCrashes = 100 },
+            });
+
+            // Then the one it started is killed in turn, and the next launch must not take that one's record either.
+            var previous = new List<string> { killed.SiloId };
+            for (var round = 1; round <= Rounds; round++)
+            {
+                var record = await launcher.EnsureRunningAsync("Hub", Token);
+                Programs.Kill(record.ProcessId);
+                Assert.DoesNotContain(record.SiloId, previous);
+                var starts = File.ReadAllLines(StartsLog);
+                Assert.Equal(round, starts.Length);
+                Assert.Equal(int.Parse(starts[^1], System.Globalization.CultureInfo.InvariantCulture), record.ProcessId);
+                previous.Add(record.SiloId);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(30), Token);
+        }
     }
 
     [Theory]
