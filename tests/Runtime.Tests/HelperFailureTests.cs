@@ -160,6 +160,24 @@ public sealed class HelperFailureTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task ActorCall_ToAHelperWhoseExecutableIsMissing_FailsWithAnActorCallException()
+    {
+        using var client = await TestClients.StartAsync(TestClients.Arguments(
+            _container,
+            "unix",
+            "--Sandgrain:Helpers:Missing:Executable=NoSuchHelper",
+            "--Sandgrain:Helpers:Missing:ActorTypes:0=ICounterActor"));
+        var factory = client.Services.GetRequiredService<IActorFactory>();
+
+        var e = await Assert.ThrowsAnyAsync<ActorCallException>(() => factory.GetGrain<ICounterActor>("nowhere").Add(1));
+        output.WriteLine(e.Message);
+        var start = Assert.IsType<HelperStartException>(e);
+        Assert.Equal("Missing", start.Helper);
+        Assert.Contains(Path.Combine(AppContext.BaseDirectory, "NoSuchHelper"), start.PathsTried);
+        await client.StopAsync(Token);
+    }
+
     public void Dispose()
     {
         TestClients.KillLiveSilos(_container);

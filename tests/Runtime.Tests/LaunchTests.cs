@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Time.Testing;
 using Sandgrain.Runtime.Discovery;
 using Sandgrain.Transport.Conformance;
 
@@ -126,39 +127,36 @@ public sealed class LaunchTests(ITestOutputHelper output) : IDisposable
     public async Task HelperThatCrashesOnEveryStart_TripsTheRestartPolicy_AndRecoversAfterTheWindow()
     {
         using var registry = new SiloRegistry(_container.Container);
+        var clock = new FakeTimeProvider();
         var launcher = new HelperLauncher(_container.Container, registry, new Dictionary<string, HelperOptions>
         {
-            ["Hub"] = new() { Executable = Programs.TestHelper, Arguments = ["crash"], MaxCrashes = 2, RestartWindow = TimeSpan.FromSeconds(2) },
-        });
+            ["Hub"] = new() { Executable = Programs.TestHelper, Arguments = ["crash"], MaxCrashes = 2, RestartWindow = TimeSpan.FromMinutes(1) },
+        }, timeProvider: clock);
 
         for (var i = 0; i < 2; i++)
         {
             var crash = await Assert.ThrowsAsync<HelperStartException>(() => launcher.EnsureRunningAsync("Hub", Token));
             Assert.Equal(42, crash.ExitCode);
+            clock.Advance(TimeSpan.FromSeconds(10));
         }
 
         // The third call does not start it: it fails at once with the recent exit codes and stderr.
-        var watch = Stopwatch.StartNew();
         var fast = await Assert.ThrowsAsync<HelperStartException>(() => launcher.EnsureRunningAsync("Hub", Token));
         output.WriteLine(fast.Message);
         Assert.Contains("crashed 2 times", fast.Message, StringComparison.Ordinal);
         Assert.Contains("exit codes: 42, 42", fast.Message, StringComparison.Ordinal);
         Assert.Contains("MaxCrashes", fast.Message, StringComparison.Ordinal);
+        Assert.Contains("for another 40 s", fast.Message, StringComparison.Ordinal);
         Assert.Contains("device configuration file is missing", string.Join('\n', fast.StandardErrorTail), StringComparison.Ordinal);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"failing fast took {watch.Elapsed}");
 
-        // After the window it is started again (and crashes again, with its own exit code).
-        while (true)
-        {
-            var again = await Assert.ThrowsAsync<HelperStartException>(() => launcher.EnsureRunningAsync("Hub", Token));
-            if (again.Message.Contains("exited with code 42", StringComparison.Ordinal))
-            {
-                break;
-            }
+        // Still inside the window...
+        clock.Advance(TimeSpan.FromSeconds(39));
+        Assert.Contains("crashed 2 times", (await Assert.ThrowsAsync<HelperStartException>(() => launcher.EnsureRunningAsync("Hub", Token))).Message, StringComparison.Ordinal);
 
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), "the helper was never started again after the window");
-            await Task.Delay(100, Token);
-        }
+        // ...and once the first crash has left the window, it is started again (and crashes again, with its own exit code).
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        var again = await Assert.ThrowsAsync<HelperStartException>(() => launcher.EnsureRunningAsync("Hub", Token));
+        Assert.Contains("exited with code 42", again.Message, StringComparison.Ordinal);
     }
 
     [Fact]

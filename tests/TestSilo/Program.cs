@@ -2,12 +2,19 @@
 // line (--Sandgrain:GroupId=…, --Sandgrain:ContainerPath=…, --Sandgrain:Transports:0=shm …). Prints
 // "READY <pid>" once it is registered, and runs until killed or its stdin closes; launched as a helper, it
 // runs until it goes idle. Two client modes host nothing: --Test:SubscribeTo=<key> subscribes an observer of
-// this process to a publisher; --Test:CallOnGo=<key> waits for a line on stdin, then makes its first call.
+// this process to a publisher; --Test:CallOnGo=<key> waits for a line on stdin, then makes its first call;
+// --Test:Probe=<key> keeps calls going and times one call per "PROBE" line. See TestModes for the stress modes.
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sandgrain;
 using Sandgrain.TestActors;
+
+if (TestModes.TryRun(args) is { } mode)
+{
+    Environment.ExitCode = await mode;
+    return;
+}
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.ClearProviders();
@@ -19,7 +26,8 @@ builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineSchedu
 builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
 var subscribeTo = builder.Configuration["Test:SubscribeTo"];
 var callOnGo = builder.Configuration["Test:CallOnGo"];
-if (subscribeTo is null && callOnGo is null)
+var probe = builder.Configuration["Test:Probe"];
+if (subscribeTo is null && callOnGo is null && probe is null)
 {
     builder.UseSandgrain(silo => silo.AddTestActors());
 }
@@ -46,6 +54,13 @@ if (callOnGo is not null)
     var counter = runtime.GetGrain<ICounterActor>(callOnGo);
     var count = await counter.Add(1);
     Console.WriteLine($"ANSWER {count} {await counter.WhereAmI()}");
+    await host.StopAsync();
+    return;
+}
+
+if (probe is not null)
+{
+    await TestModes.ProbeAsync(runtime, probe);
     await host.StopAsync();
     return;
 }

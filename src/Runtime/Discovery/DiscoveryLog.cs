@@ -19,4 +19,10 @@ internal static partial class DiscoveryLog
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Debug, Message = "Published silo {SiloId} at {Path}.")]
     internal static partial void Published(ILogger logger, string siloId, string path);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Could not reap silo {SiloId}: {Reason}")]
+    internal static partial void ReapFailed(ILogger logger, string siloId, string reason);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Helper {Helper} exited with code {ExitCode} because another instance holds its instance lock; waiting for that one.")]
+    internal static partial void InstanceTaken(ILogger logger, string helper, int exitCode);
 }

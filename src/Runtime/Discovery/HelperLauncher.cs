@@ -29,11 +29,21 @@ public sealed class HelperLauncher
     private readonly IReadOnlyDictionary<string, HelperOptions> _helpers;
     private readonly ILogger _logger;
     private readonly string _appDirectory;
+    private readonly TimeProvider _time;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StartHistory> _history = new(StringComparer.Ordinal);
 
     /// <summary>Creates a launcher for a helper catalog.</summary>
+    /// <param name="container">The group container.</param>
+    /// <param name="registry">The registry helpers publish their records in.</param>
+    /// <param name="helpers">The helper catalog.</param>
+    /// <param name="logger">Where launches are logged.</param>
+    /// <param name="appDirectory">The folder relative executables are resolved against; default the app's own.</param>
+    /// <param name="timeProvider">
+    /// The clock of the restart policy (<see cref="HelperOptions.RestartWindow"/>); default <see cref="TimeProvider.System"/>.
+    /// Start timeouts bound real processes and always run on real time.
+    /// </param>
     /// <exception cref="ArgumentException">A catalog entry is invalid; the message says what to change.</exception>
-    public HelperLauncher(GroupContainer container, SiloRegistry registry, IReadOnlyDictionary<string, HelperOptions> helpers, ILogger<HelperLauncher>? logger = null, string? appDirectory = null)
+    public HelperLauncher(GroupContainer container, SiloRegistry registry, IReadOnlyDictionary<string, HelperOptions> helpers, ILogger<HelperLauncher>? logger = null, string? appDirectory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(container);
         ArgumentNullException.ThrowIfNull(registry);
@@ -51,6 +61,7 @@ public sealed class HelperLauncher
         _helpers = helpers;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _appDirectory = appDirectory ?? AppContext.BaseDirectory;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <summary>True for a helper name that can name files: 1–64 of ASCII letters, digits, '.', '_', '-'.</summary>
@@ -69,7 +80,7 @@ public sealed class HelperLauncher
             throw new ArgumentException($"Helper name '{helper}' is malformed.", nameof(helper));
         }
 
-        return FileLock.TryAcquire(Path.Combine(container.GetSandgrainFolder(InstanceFolder), helper + ".lock"));
+        return FileLock.TryAcquire(InstanceLockPath(container, helper));
     }
 
     /// <summary>
@@ -92,10 +103,18 @@ public sealed class HelperLauncher
         var started = Stopwatch.StartNew();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.StartTimeout);
+        using var changes = new RegistryChangeSignal(_registry);
         FileLock launchLock;
         try
         {
-            launchLock = await FileLock.AcquireAsync(Path.Combine(_container.GetSandgrainFolder(LaunchFolder), helper + ".lock"), timeout.Token).ConfigureAwait(false);
+            // Whoever holds the launch lock is starting the helper: its record may appear before the lock is free.
+            var (taken, up) = await AcquireOrFindAsync(Path.Combine(_container.GetSandgrainFolder(LaunchFolder), helper + ".lock"), helper, changes, timeout.Token).ConfigureAwait(false);
+            if (up is not null)
+            {
+                return up;
+            }
+
+            launchLock = taken!;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -104,32 +123,38 @@ public sealed class HelperLauncher
 
         using (launchLock)
         {
-            // Whoever held the lock before may have started it.
-            if (FindLive(helper) is { } startedByOther)
+            var history = _history.GetOrAdd(helper, _ => new StartHistory(_time));
+            while (true)
             {
-                return startedByOther;
-            }
+                // A previous instance that said goodbye and removed its record may still be finishing its shutdown,
+                // and one started by hand (or left by a launcher that gave up) may be about to register: a new one
+                // started now would find the instance lock taken and exit. Wait for the lock, or for its record.
+                FileLock instance;
+                try
+                {
+                    var (taken, up) = await AcquireOrFindAsync(InstanceLockPath(_container, helper), helper, changes, timeout.Token).ConfigureAwait(false);
+                    if (up is not null)
+                    {
+                        return up;
+                    }
 
-            // A previous instance that said goodbye and removed its record may still be finishing its shutdown;
-            // a new one started now would find the instance lock taken and exit. Wait for the old one to let go.
-            try
-            {
-                using var previous = await FileLock.AcquireAsync(Path.Combine(_container.GetSandgrainFolder(InstanceFolder), helper + ".lock"), timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new HelperStartException(helper, $"Helper '{helper}' did not start within {options.StartTimeout.TotalSeconds:0.#} s: a previous instance has no live record but still holds its instance lock (it is shutting down, or hangs doing so) (Sandgrain:Helpers:{helper}:StartTimeout).", []);
-            }
+                    instance = taken!;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new HelperStartException(helper, $"Helper '{helper}' did not start within {options.StartTimeout.TotalSeconds:0.#} s: a previous instance has no live record but still holds its instance lock (it is shutting down, or hangs doing so) (Sandgrain:Helpers:{helper}:StartTimeout).", []);
+                }
 
-            if (FindLive(helper) is { } startedByHand)
-            {
-                return startedByHand;
-            }
+                instance.Dispose();
+                _registry.Reap();
+                history.ThrowIfLooping(helper, options);
+                if (await LaunchAsync(helper, options, history, started, timeout.Token, cancellationToken).ConfigureAwait(false) is { } record)
+                {
+                    return record;
+                }
 
-            _registry.Reap();
-            var history = _history.GetOrAdd(helper, _ => new StartHistory());
-            history.ThrowIfLooping(helper, options);
-            return await LaunchAsync(helper, options, history, started, timeout.Token, cancellationToken).ConfigureAwait(false);
+                // It exited because another instance took the instance lock first: go back to waiting for that one.
+            }
         }
     }
 
@@ -153,9 +178,51 @@ public sealed class HelperLauncher
         return candidates.Distinct(StringComparer.Ordinal).ToList();
     }
 
+    private static string InstanceLockPath(GroupContainer container, string helper) => Path.Combine(container.GetSandgrainFolder(InstanceFolder), helper + ".lock");
+
     private SiloRecord? FindLive(string helper) => _registry.LiveSilos().FirstOrDefault(r => r.Helper == helper);
 
-    private async Task<SiloRecord> LaunchAsync(string helper, HelperOptions options, StartHistory history, Stopwatch started, CancellationToken timeout, CancellationToken caller)
+    /// <summary>
+    /// Takes the lock at <paramref name="path"/>, or returns a live record of <paramref name="helper"/> as soon as one
+    /// appears while waiting for it: whoever holds the lock may have started the helper long before it lets go.
+    /// </summary>
+    private async Task<(FileLock? Lock, SiloRecord? Live)> AcquireOrFindAsync(string path, string helper, RegistryChangeSignal changes, CancellationToken cancellationToken)
+    {
+        var changed = changes.Arm();
+        if (FindLive(helper) is { } up)
+        {
+            return (null, up);
+        }
+
+        var delay = 1;
+        while (true)
+        {
+            if (FileLock.TryAcquire(path) is { } taken)
+            {
+                return (taken, null);
+            }
+
+            if (changed.IsCompleted)
+            {
+                changed = changes.Arm();
+                if (FindLive(helper) is { } appeared)
+                {
+                    return (null, appeared);
+                }
+            }
+
+            // The lock is polled (a free lock raises no event), the registry looked at only when it changed.
+            await Task.WhenAny(changed, Task.Delay(delay, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            delay = Math.Min(delay * 2, 20);
+        }
+    }
+
+    /// <summary>
+    /// Spawns the helper and waits for the record of that very launch (its silo id). Returns null when the helper
+    /// exited because another instance holds the instance lock and that one has no live record yet.
+    /// </summary>
+    private async Task<SiloRecord?> LaunchAsync(string helper, HelperOptions options, StartHistory history, Stopwatch started, CancellationToken timeout, CancellationToken caller)
     {
         var paths = CandidatePaths(options.Executable);
         var executable = paths.FirstOrDefault(File.Exists)
@@ -209,7 +276,8 @@ public sealed class HelperLauncher
         process.BeginOutputReadLine();
 
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(timeout);
-        var registered = _registry.WaitForAsync(r => r.SiloId == siloId || r.Helper == helper, watch.Token);
+        // This launch's record, not any record with the helper's name: the instance just killed can look alive.
+        var registered = _registry.WaitForAsync(r => r.SiloId == siloId, watch.Token);
         var exited = process.WaitForExitAsync(watch.Token);
         try
         {
@@ -234,13 +302,20 @@ public sealed class HelperLauncher
             caller.ThrowIfCancellationRequested();
             if (process.HasExited)
             {
-                // It may have exited because another instance already runs (started by hand).
+                // It may have exited because another instance already runs (started by hand, or in a race).
                 if (FindLive(helper) is { } other)
                 {
                     return other;
                 }
 
                 process.WaitForExit(); // flush the stderr reader
+                if (FileLock.IsHeldExclusively(InstanceLockPath(_container, helper)))
+                {
+                    // That other instance has not registered yet: not a crash of this one.
+                    DiscoveryLog.InstanceTaken(_logger, helper, process.ExitCode);
+                    return null;
+                }
+
                 history.Exited(process.ExitCode, Snapshot(stderr));
                 throw new HelperStartException(helper, $"Helper '{helper}' ({executable}) exited with code {process.ExitCode} before it registered. Last stderr lines:{Tail(stderr)}", paths, process.ExitCode, Snapshot(stderr));
             }
@@ -263,8 +338,11 @@ public sealed class HelperLauncher
     /// <summary>Recent crashes of one helper (non-zero exits, failed starts), for the restart policy.</summary>
     private sealed class StartHistory
     {
-        private readonly Queue<(DateTime At, int ExitCode, IReadOnlyList<string> Stderr)> _crashes = new();
+        private readonly Queue<(DateTimeOffset At, int ExitCode, IReadOnlyList<string> Stderr)> _crashes = new();
         private readonly Lock _lock = new();
+        private readonly TimeProvider _time;
+
+        internal StartHistory(TimeProvider time) => _time = time;
 
         /// <summary>Records an exit; a clean exit (code 0, e.g. the idle timeout) is not a crash.</summary>
         internal void Exited(int exitCode, IReadOnlyList<string> stderr)
@@ -276,7 +354,7 @@ public sealed class HelperLauncher
 
             lock (_lock)
             {
-                _crashes.Enqueue((DateTime.UtcNow, exitCode, stderr));
+                _crashes.Enqueue((_time.GetUtcNow(), exitCode, stderr));
             }
         }
 
@@ -284,7 +362,7 @@ public sealed class HelperLauncher
         {
             lock (_lock)
             {
-                var now = DateTime.UtcNow;
+                var now = _time.GetUtcNow();
                 while (_crashes.Count > 0 && now - _crashes.Peek().At > options.RestartWindow)
                 {
                     _crashes.Dequeue();

@@ -1,7 +1,10 @@
 namespace Sandgrain.Runtime.Discovery;
 
-/// <summary>A helper could not be started: not found, crashed during start, or never registered in time.</summary>
-public sealed class HelperStartException : Exception
+/// <summary>
+/// A helper could not be started: not found, crashed during start, or never registered in time. An actor call that
+/// needed the helper fails with it, so it is an <see cref="ActorCallException"/>.
+/// </summary>
+public sealed class HelperStartException : ActorCallException
 {
     /// <summary>Creates the exception.</summary>
     public HelperStartException(string helper, string message, IReadOnlyList<string> pathsTried, int? exitCode = null, IReadOnlyList<string>? standardErrorTail = null, Exception? inner = null)

@@ -28,6 +28,10 @@ public sealed class SiloRegistry : IDisposable
 
     private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
+    // How long a silo's fresh lock file may be busy with a reaper's orphan pass (a few file operations) before Publish
+    // decides that a live process holds the id.
+    private static readonly TimeSpan PublishContention = TimeSpan.FromMilliseconds(500);
+
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, (DateTime Modified, long Length)> _warned = new(StringComparer.Ordinal);
     private readonly Lock _watchLock = new();
@@ -91,8 +95,9 @@ public sealed class SiloRegistry : IDisposable
             throw new ArgumentException($"Silo id '{record.SiloId}' must be 16 lower-case hex digits (SiloRecord.NewSiloId()).", nameof(record));
         }
 
+        // A reaper may hold a fresh lock file for a moment (it is not yet beside a record); a live process holds it for good.
         var folder = Path;
-        var siloLock = FileLock.TryAcquire(LockPath(folder, record.SiloId))
+        var siloLock = FileLock.TryAcquire(LockPath(folder, record.SiloId), PublishContention)
             ?? throw new InvalidOperationException($"Silo id {record.SiloId} is already held by a live process.");
         try
         {
@@ -102,7 +107,7 @@ public sealed class SiloRegistry : IDisposable
         }
         catch
         {
-            siloLock.Dispose();
+            siloLock.DeleteAndRelease();
             throw;
         }
     }
@@ -117,7 +122,8 @@ public sealed class SiloRegistry : IDisposable
             var record = TryRead(file);
             if (record is not null)
             {
-                entries.Add(new SiloEntry(record, FileLock.IsHeld(LockPath(folder, record.SiloId))));
+                // A shared probe: readers in many processes checking at once never make a dead silo look alive.
+                entries.Add(new SiloEntry(record, FileLock.IsHeldExclusively(LockPath(folder, record.SiloId))));
             }
         }
 
@@ -131,36 +137,61 @@ public sealed class SiloRegistry : IDisposable
     /// Removes the records of dead silos with their locks and the socket and segment files they listened on,
     /// and lock files left without a record. Returns the records removed.
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Every lock file is deleted only by a holder of its lock (<see cref="FileLock.DeleteAndRelease"/>). A silo
+    /// publishing takes its lock exclusively before it writes its record and holds it until its record is gone, so it
+    /// can never lose its lock file to a reaper: while it holds the lock nobody else can, and a lock file deleted
+    /// between its open and its lock is noticed by <see cref="FileLock.TryAcquire(string)"/>, which opens the path again.
+    /// </para>
+    /// <para>
+    /// A dead silo is removed holding its lock <em>shared</em> (<see cref="FileLock.TryAcquireShared"/>): that proves
+    /// nobody holds it exclusively, so the silo is gone for good (its id is never used again), while readers checking
+    /// it meanwhile still see it dead — an exclusive hold would make it look alive to them until its record is gone.
+    /// A lock file with no record beside it may be a silo's that is about to publish, so it is deleted only held
+    /// exclusively, after checking, holding it, that still no record stands beside it.
+    /// </para>
+    /// </remarks>
     public IReadOnlyList<SiloRecord> Reap()
     {
         var folder = Path;
         var reaped = new List<SiloRecord>();
         foreach (var entry in Snapshot().Where(e => !e.IsAlive))
         {
-            // Hold the dead silo's lock while removing, so a reader never sees a half-removed silo as alive.
-            using var held = FileLock.TryAcquire(LockPath(folder, entry.Record.SiloId));
-            if (held is null)
+            try
             {
-                continue;
+                if (ReapDead(folder, entry.Record))
+                {
+                    reaped.Add(entry.Record);
+                    DiscoveryLog.Reaped(_logger, entry.Record.SiloId, entry.Record.Helper, entry.Record.ProcessId);
+                }
             }
-
-            TryDelete(RecordPath(folder, entry.Record.SiloId));
-            foreach (var address in entry.Record.Addresses)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                RemoveEndpointFiles(address);
+                DiscoveryLog.ReapFailed(_logger, entry.Record.SiloId, e.Message);
             }
-
-            TryDelete(held.Path);
-            reaped.Add(entry.Record);
-            DiscoveryLog.Reaped(_logger, entry.Record.SiloId, entry.Record.Helper, entry.Record.ProcessId);
         }
 
         foreach (var lockFile in Directory.EnumerateFiles(folder, "*.lock"))
         {
             var id = System.IO.Path.GetFileNameWithoutExtension(lockFile);
-            if (SiloRecord.IsValidSiloId(id) && !File.Exists(RecordPath(folder, id)) && !FileLock.IsHeld(lockFile))
+            if (!SiloRecord.IsValidSiloId(id) || File.Exists(RecordPath(folder, id)))
             {
-                TryDelete(lockFile);
+                continue;
+            }
+
+            try
+            {
+                // Busy means in use: a silo between taking its lock and writing its record, or another reaper.
+                using var held = FileLock.TryAcquire(lockFile);
+                if (held is not null && !File.Exists(RecordPath(folder, id)))
+                {
+                    held.DeleteAndRelease();
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                DiscoveryLog.ReapFailed(_logger, id, e.Message);
             }
         }
 
@@ -173,30 +204,17 @@ public sealed class SiloRegistry : IDisposable
     public async Task<SiloRecord> WaitForAsync(Func<SiloRecord, bool> match, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(match);
-        var signal = new SemaphoreSlim(0);
-        void OnChanged(object? sender, EventArgs e) => signal.Release();
-        Changed += OnChanged;
-        try
+        using var changes = new RegistryChangeSignal(this);
+        while (true)
         {
-            while (true)
+            var changed = changes.Arm();
+            var found = LiveSilos().FirstOrDefault(match);
+            if (found is not null)
             {
-                var found = LiveSilos().FirstOrDefault(match);
-                if (found is not null)
-                {
-                    return found;
-                }
-
-                await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
-                while (signal.CurrentCount > 0)
-                {
-                    await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
-                }
+                return found;
             }
-        }
-        finally
-        {
-            Changed -= OnChanged;
-            signal.Dispose();
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -289,6 +307,33 @@ public sealed class SiloRegistry : IDisposable
         }
 
         return null;
+    }
+
+    /// <summary>Removes a dead silo's record, endpoint files and lock, holding its lock shared; false when it is not dead, or another reaper removed it.</summary>
+    private bool ReapDead(string folder, SiloRecord record)
+    {
+        // Shared: readers checking the lock at this moment neither stop this nor see the silo alive because of it.
+        using var held = FileLock.TryAcquireShared(LockPath(folder, record.SiloId));
+        if (held is null)
+        {
+            return false;
+        }
+
+        if (!File.Exists(RecordPath(folder, record.SiloId)))
+        {
+            // Another reaper removed it first; the lock file this made (or found) has no record to keep alive.
+            held.DeleteAndRelease();
+            return false;
+        }
+
+        TryDelete(RecordPath(folder, record.SiloId));
+        foreach (var address in record.Addresses)
+        {
+            RemoveEndpointFiles(address);
+        }
+
+        held.DeleteAndRelease();
+        return true;
     }
 
     private void RemoveEndpointFiles(string address)
@@ -398,16 +443,8 @@ public sealed class SiloRegistration : IDisposable
             return;
         }
 
+        // Record first, then the lock file, deleted while it is held: a reader never sees a record without a lock.
         _registry.Remove(Record.SiloId);
-        try
-        {
-            File.Delete(_lock.Path);
-        }
-        catch (IOException)
-        {
-            // A reaper got there first.
-        }
-
-        _lock.Dispose();
+        _lock.DeleteAndRelease();
     }
 }

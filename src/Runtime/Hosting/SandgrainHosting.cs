@@ -58,7 +58,8 @@ public static class SandgrainServiceCollectionExtensions
                 sp.GetRequiredService<GroupContainer>(),
                 sp.GetRequiredService<SiloRegistry>(),
                 sp.GetRequiredService<IOptions<SandgrainOptions>>().Value.Helpers,
-                sp.GetService<ILogger<HelperLauncher>>()));
+                sp.GetService<ILogger<HelperLauncher>>(),
+                timeProvider: sp.GetRequiredService<TimeProvider>()));
             services.TryAddSingleton(sp => new RuntimeParts(sp));
             services.TryAddSingleton(sp => sp.GetRequiredService<RuntimeParts>().Silo);
             services.TryAddSingleton<IActorFactory>(sp => sp.GetRequiredService<RuntimeParts>().Factory);
