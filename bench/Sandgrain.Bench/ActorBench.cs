@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Sandgrain.Runtime.Discovery;
 using Sandgrain.Transport;
 
 namespace Sandgrain.Bench;
@@ -37,7 +36,7 @@ internal static class ActorBench
             var echo = factory.GetGrain<IEchoActor>("w1");
             var payload = new byte[64];
             await echo.Echo(payload);
-            var serverPid = host.Services.GetRequiredService<SiloRegistry>().LiveSilos().Single(r => r.Helper == "Echo").ProcessId;
+            var serverPid = host.Services.GetRequiredService<ISiloDirectory>().LiveSilos().Single(r => r.Helper == "Echo").ProcessId;
 
             var rtts = new double[options.GetInt("w1-calls", 100_000)];
             var toUs = 1e6 / Stopwatch.Frequency;
@@ -78,13 +77,13 @@ internal static class ActorBench
 
             var failures = await FailureNoticedAsync(host, factory, options.GetInt("fail-runs", 10));
             Report.Line(peer, "FAIL", Median(failures), "us", Report.BuildNote($"kill-9-to-in-flight-call-exception,median-of-{failures.Count}"));
+            KillHelpers(host);
             await host.StopAsync();
-            KillHelpers(root);
             return 0;
         }
         finally
         {
-            KillHelpers(root);
+            KillRemembered();
             try
             {
                 Directory.Delete(root, recursive: true);
@@ -140,8 +139,8 @@ internal static class ActorBench
             var watch = Stopwatch.StartNew();
             await echo.Echo(new byte[64]);
             times.Add(watch.Elapsed.TotalMilliseconds);
+            KillHelpers(host);
             await host.StopAsync();
-            KillHelpers(root);
         }
 
         return times;
@@ -178,13 +177,13 @@ internal static class ActorBench
     /// <summary>FAIL: kill -9 of the server while a call is in flight, to that call's exception.</summary>
     private static async Task<List<double>> FailureNoticedAsync(IHost host, IActorFactory factory, int runs)
     {
-        var registry = host.Services.GetRequiredService<SiloRegistry>();
+        var silos = host.Services.GetRequiredService<ISiloDirectory>();
         var times = new List<double>();
         for (var i = 0; i < runs; i++)
         {
             var echo = factory.GetGrain<IEchoActor>("fail");
             await echo.Echo(new byte[64]); // launches (again) and connects
-            var pid = registry.LiveSilos().Single(r => r.Helper == "Echo").ProcessId;
+            var pid = silos.LiveSilos().Single(r => r.Helper == "Echo").ProcessId;
             var inFlight = Task.Run(async () =>
             {
                 var big = new byte[1 << 20];
@@ -225,24 +224,37 @@ internal static class ActorBench
         return double.NaN;
     }
 
-    private static void KillHelpers(string root)
+    /// <summary>Helpers seen alive in this run, so that a run that fails half-way leaves none behind.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> s_helpers = new();
+
+    /// <summary>Kills the helpers the client's directory lists (they outlive the client that launched them).</summary>
+    private static void KillHelpers(IHost host)
     {
-        var container = GroupContainer.Open(GroupId.Parse(Group), root);
-        using var registry = new SiloRegistry(container);
-        foreach (var record in registry.LiveSilos().Where(r => r.Helper is not null))
+        foreach (var silo in host.Services.GetRequiredService<ISiloDirectory>().LiveSilos().Where(s => s.Helper is not null))
+        {
+            s_helpers[silo.ProcessId] = 0;
+        }
+
+        KillRemembered();
+    }
+
+    private static void KillRemembered()
+    {
+        foreach (var pid in s_helpers.Keys)
         {
             try
             {
-                using var process = Process.GetProcessById(record.ProcessId);
+                using var process = Process.GetProcessById(pid);
                 process.Kill();
                 process.WaitForExit();
             }
-            catch (ArgumentException)
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
+                // Gone already.
             }
-        }
 
-        registry.Reap();
+            s_helpers.TryRemove(pid, out _);
+        }
     }
 
     private static double Median(List<double> values)

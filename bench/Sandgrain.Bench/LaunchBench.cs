@@ -1,12 +1,13 @@
 using System.Diagnostics;
-using Sandgrain.Runtime.Discovery;
-using Sandgrain.Transport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Sandgrain.Bench;
 
 /// <summary>
-/// W4, the launch alone: from <see cref="HelperLauncher.EnsureRunningAsync"/> to the helper's record being
-/// visible, for a helper that does nothing but register (this same executable in <c>minimal-helper</c> mode).
+/// W4, the launch alone: from <see cref="ISiloDirectory.StartHelperAsync"/> to the helper's record being visible, for
+/// a helper that hosts nothing (this same executable in <c>minimal-helper</c> mode: an empty host with the runtime).
 /// </summary>
 internal static class LaunchBench
 {
@@ -16,29 +17,41 @@ internal static class LaunchBench
     {
         var runs = options.GetInt("runs", 10);
         var root = Path.Combine("/tmp", "sg-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(root);
         try
         {
-            var container = GroupContainer.Open(GroupId.Parse(Group), root);
-            using var registry = new SiloRegistry(container);
-            var launcher = new HelperLauncher(container, registry, new Dictionary<string, HelperOptions>
-            {
+            var builder = Host.CreateApplicationBuilder(
+            [
+                "--Sandgrain:GroupId=" + Group,
+                "--Sandgrain:ContainerPath=" + root,
+                "--Sandgrain:Transports:0=unix",
+                "--Sandgrain:Helpers:Minimal:Executable=" + Environment.ProcessPath,
+                "--Sandgrain:Helpers:Minimal:Arguments:0=minimal-helper",
+                "--Sandgrain:Helpers:Minimal:ActorTypes:0=None",
+
                 // Each run kills the helper on purpose; that is not a crash loop.
-                ["Minimal"] = new() { Executable = Environment.ProcessPath!, Arguments = ["minimal-helper"], MaxCrashes = 1000 },
-            });
+                "--Sandgrain:Helpers:Minimal:MaxCrashes=1000",
+            ]);
+            builder.Logging.ClearProviders();
+            builder.Services.AddSandgrainUnixSocketTransport();
+            builder.UseSandgrain();
+            using var host = builder.Build();
+            await host.StartAsync();
+            var silos = host.Services.GetRequiredService<ISiloDirectory>();
             var times = new List<double>();
             for (var i = 0; i < runs; i++)
             {
                 var watch = Stopwatch.StartNew();
-                var record = await launcher.EnsureRunningAsync("Minimal");
+                var helper = await silos.StartHelperAsync("Minimal");
                 times.Add(watch.Elapsed.TotalMilliseconds);
-                using var helper = Process.GetProcessById(record.ProcessId);
-                helper.Kill();
-                await helper.WaitForExitAsync();
-                registry.Reap();
+                using var process = Process.GetProcessById(helper.ProcessId);
+                process.Kill();
+                await process.WaitForExitAsync();
             }
 
+            await host.StopAsync();
             times.Sort();
-            Report.Line("sandgrain", "W4", times[times.Count / 2], "ms", Report.BuildNote($"launch-alone,EnsureRunningAsync-to-record,median-of-{runs},JIT-helper"));
+            Report.Line("sandgrain", "W4", times[times.Count / 2], "ms", Report.BuildNote($"launch-alone,StartHelperAsync-to-record,median-of-{runs},JIT-helper-hosting-nothing"));
             return 0;
         }
         finally
@@ -53,20 +66,15 @@ internal static class LaunchBench
         }
     }
 
-    public static int RunMinimalHelper()
+    /// <summary>The helper side: the runtime in an empty host, hosting nothing, until killed.</summary>
+    public static async Task<int> RunMinimalHelperAsync()
     {
-        var launch = LaunchEnvironment.FromEnvironment() ?? throw new InvalidOperationException("minimal-helper is started by the launcher");
-        var container = GroupContainer.Open(GroupId.Parse(launch.GroupId), launch.ContainerPath);
-        using var registry = new SiloRegistry(container);
-        using var registration = registry.Publish(new SiloRecord
-        {
-            SiloId = launch.SiloId,
-            Helper = launch.Helper,
-            ProcessId = Environment.ProcessId,
-            StartTime = DateTimeOffset.UtcNow,
-            ProtocolVersion = 1,
-        });
-        Thread.Sleep(Timeout.Infinite);
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddSandgrainUnixSocketTransport();
+        builder.Services.AddSandgrain();
+        builder.Services.Configure<SandgrainOptions>(_ => { });
+        using var host = builder.Build();
+        await host.RunAsync();
         return 0;
     }
 }

@@ -16,7 +16,7 @@ return mode switch
     "launch" => await LaunchBench.RunAsync(options),
     "actors" => await ActorBench.RunAsync(options),
     "actors-server" => await ActorBench.RunServerAsync(args.Skip(1).ToArray()),
-    "minimal-helper" => LaunchBench.RunMinimalHelper(),
+    "minimal-helper" => await LaunchBench.RunMinimalHelperAsync(),
     _ => Usage(),
 };
 

@@ -102,7 +102,8 @@ internal static class Program
         }
 
         var container = GroupContainer.Open(groupId, containerPath);
-        using var registry = new SiloRegistry(container);
+        // Reaping removes the socket and segment files a dead silo left; each transport knows its own.
+        using var registry = new SiloRegistry(container, transports: [new Sandgrain.Transport.UnixSocket.UnixSocketTransport(container), new Sandgrain.Transport.SharedMemory.SharedMemoryTransport(container)]);
         switch (args[0])
         {
             case "ls":

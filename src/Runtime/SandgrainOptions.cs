@@ -21,16 +21,12 @@ public sealed class SandgrainOptions
     /// Transport schemes in order of preference (<c>shm</c>, <c>unix</c>, <c>mach</c>). The silo listens on each;
     /// a caller uses the first one the callee also offers. Each needs its transport registered
     /// (e.g. <c>services.AddSandgrainUnixSocketTransport()</c>). Empty (the default) means every registered
-    /// transport, fastest first (<c>shm</c>, <c>mach</c>, <c>unix</c>) — what a helper wants, so that it offers
-    /// whatever its callers prefer.
+    /// transport that can run on this machine, in the order of each transport's own preference (<c>shm</c>,
+    /// <c>mach</c>, <c>unix</c>) — what a helper wants, so that it offers whatever its callers prefer. A listed
+    /// transport that is not registered, or cannot run here (Mach off macOS), fails the silo's start with the reason.
     /// </summary>
     /// <remarks>Empty by default because the configuration binder appends configured items to an array's initial items.</remarks>
     public string[] Transports { get; set; } = [];
-
-    /// <summary>The transports in effect, given the schemes registered in this process.</summary>
-    internal IReadOnlyList<string> EffectiveTransports(IEnumerable<string> registered) => Transports.Length > 0
-        ? Transports.Distinct(StringComparer.Ordinal).ToList()
-        : new[] { "shm", "mach", "unix" }.Where(registered.Contains).ToList();
 
     /// <summary>The helper catalog: helper name → how to launch it and which actor types it hosts.</summary>
     public Dictionary<string, HelperOptions> Helpers { get; set; } = new(StringComparer.Ordinal);
@@ -95,11 +91,6 @@ public sealed class SandgrainOptions
         if (!Sandgrain.Transport.GroupId.TryParse(GroupId, out _, out var groupError))
         {
             return $"Sandgrain:GroupId: {groupError}";
-        }
-
-        if (Transports.FirstOrDefault(t => t is not ("unix" or "shm" or "mach")) is { } unknown)
-        {
-            return $"Sandgrain:Transports lists '{unknown}'; the transports are 'shm', 'unix' and 'mach'.";
         }
 
         foreach (var (name, value) in new[]

@@ -39,22 +39,21 @@ internal sealed class Silo(
 
     internal async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (transports.Problem() is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
         if (identity.Helper is { } helper)
         {
             _helperInstance = HelperLauncher.TryClaimHelperInstance(container, helper)
                 ?? throw new InvalidOperationException($"Another instance of helper '{helper}' is already running in {container.Path}; this one exits.");
         }
 
-        if (transports.Order.Count == 0)
-        {
-            throw new InvalidOperationException("No Sandgrain transport is registered. Call services.AddSandgrainUnixSocketTransport() (and/or AddSandgrainSharedMemoryTransport, AddSandgrainMachTransport).");
-        }
-
         var addresses = new List<string>();
         foreach (var scheme in transports.Order)
         {
-            var transport = transports.Find(scheme)
-                ?? throw new InvalidOperationException($"Sandgrain:Transports lists '{scheme}', but no transport for '{scheme}' is registered. Register it (AddSandgrainUnixSocketTransport, AddSandgrainSharedMemoryTransport or AddSandgrainMachTransport) or remove it from the list.");
+            var transport = transports.Find(scheme)!;
             var listener = await transport.BindAsync(transport.CreateEndPoint(transport.CreateUniqueAddress()), cancellationToken).ConfigureAwait(false);
             _listeners.Add(listener);
             addresses.Add(listener.EndPoint.ToString()!);

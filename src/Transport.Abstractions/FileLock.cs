@@ -22,7 +22,7 @@ namespace Sandgrain.Transport;
 /// it opens, so that checking a lock (<see cref="IsHeldExclusively"/>) never disturbs another check.
 /// </para>
 /// </remarks>
-public sealed class FileLock : IDisposable
+internal sealed class FileLock : IDisposable
 {
     // A file deleted and created again this many times while one caller locks it is being attacked, not raced.
     private const int MaxReopens = 16;

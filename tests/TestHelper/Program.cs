@@ -7,6 +7,7 @@
 //   ensure --helper NAME --helper-exe PATH --helper-mode MODE --container DIR --group ID [--start-timeout S] [--wait-for-go true]
 //                         wait for a "GO" line on stdin (so many clients start at the same moment), call
 //                         EnsureRunningAsync and print "RECORD <pid> <silo-id>"
+using Sandgrain;
 using Sandgrain.Runtime.Discovery;
 using Sandgrain.Transport;
 

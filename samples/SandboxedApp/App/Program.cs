@@ -7,7 +7,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Sandgrain;
-using Sandgrain.Runtime.Discovery;
 using Sandgrain.Transport;
 using SandboxedApp.Contracts;
 
@@ -20,15 +19,16 @@ using var host = builder.Build();
 await host.StartAsync();
 
 var factory = host.Services.GetRequiredService<IActorFactory>();
-var registry = host.Services.GetRequiredService<SiloRegistry>();
+var silos = host.Services.GetRequiredService<ISiloDirectory>();
+var container = host.Services.GetRequiredService<Sandgrain.Transport.GroupContainer>();
 var options = builder.Configuration.GetSection("Sandgrain:Transports").Get<string[]>() ?? [];
-Console.WriteLine($"app pid {Environment.ProcessId}, group container {registry.Container.Path}, transports {string.Join(" > ", options)}");
+Console.WriteLine($"app pid {Environment.ProcessId}, group container {container.Path}, transports {string.Join(" > ", options)}");
 
 // 1. The first call launches the helper.
 var usb = factory.GetGrain<IDeviceActor>("usb:1234");
 var watch = Stopwatch.StartNew();
 var info = await usb.Open(new OpenOptions { Client = "app" });
-var hub = registry.LiveSilos().Single(r => r.Helper == "DeviceHub");
+var hub = silos.LiveSilos().Single(r => r.Helper == "DeviceHub");
 Console.WriteLine($"DeviceHub launched on first call: pid {hub.ProcessId}, first reply after {watch.Elapsed.TotalMilliseconds:F0} ms, listening at {string.Join(", ", hub.Addresses)}");
 Console.WriteLine($"  {info.Name}: opened ({info.Opens} opens on record)");
 
@@ -64,7 +64,7 @@ if (builder.Configuration.GetValue("Demo:StartViewer", true))
 {
     // A second app, started on its own: it is given the group container and nothing else, and launches nothing.
     var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Viewer")) { RedirectStandardOutput = true };
-    start.ArgumentList.Add("--Sandgrain:ContainerPath=" + registry.Container.Path);
+    start.ArgumentList.Add("--Sandgrain:ContainerPath=" + container.Path);
     start.ArgumentList.Add("--Viewer:Seconds=" + (frameSeconds / 2).ToString(System.Globalization.CultureInfo.InvariantCulture));
     for (var i = 0; i < options.Length; i++)
     {
@@ -116,7 +116,7 @@ catch (ActorUnavailableException e)
 // 5. The next call starts it again; the open count, kept on disk by the helper, survived.
 watch.Restart();
 var after = await usb.Open(new OpenOptions { Client = "app" });
-var relaunched = registry.LiveSilos().Single(r => r.Helper == "DeviceHub");
+var relaunched = silos.LiveSilos().Single(r => r.Helper == "DeviceHub");
 Console.WriteLine($"next call relaunched DeviceHub: pid {relaunched.ProcessId} after {watch.Elapsed.TotalMilliseconds:F0} ms; {after.Name} has {after.Opens} opens on record, blinks reset to {after.Blinks}");
 
 await host.StopAsync();

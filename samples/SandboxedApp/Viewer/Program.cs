@@ -7,7 +7,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Sandgrain;
-using Sandgrain.Runtime.Discovery;
 using Sandgrain.Transport;
 using SandboxedApp.Contracts;
 
@@ -21,11 +20,12 @@ using var host = builder.Build();
 await host.StartAsync();
 
 var factory = host.Services.GetRequiredService<IActorFactory>();
-var registry = host.Services.GetRequiredService<SiloRegistry>();
+var silos = host.Services.GetRequiredService<ISiloDirectory>();
+var container = host.Services.GetRequiredService<Sandgrain.Transport.GroupContainer>();
 var source = builder.Configuration["Viewer:Source"] ?? "camera";
 var seconds = builder.Configuration.GetValue("Viewer:Seconds", 2.0);
 var wait = TimeSpan.FromSeconds(builder.Configuration.GetValue("Viewer:WaitSeconds", 30.0));
-Console.WriteLine($"viewer pid {Environment.ProcessId}: looking for IFramePublisher in the registry of {registry.Container.Path}");
+Console.WriteLine($"viewer pid {Environment.ProcessId}: looking for IFramePublisher in the registry of {container.Path}");
 
 // No helper is configured here, so a call to IFramePublisher only goes to a silo the registry lists.
 var publisher = factory.GetGrain<IFramePublisher>(source);
@@ -52,7 +52,7 @@ while (true)
 }
 
 receiver.Attach(stream);
-var host0 = registry.LiveSilos().First(r => r.ActorTypes.Any(t => t.EndsWith("IFramePublisher", StringComparison.Ordinal)));
+var host0 = silos.LiveSilos().First(r => r.ActorTypes.Any(t => t.EndsWith("IFramePublisher", StringComparison.Ordinal)));
 Console.WriteLine($"viewer: found FrameSource (pid {host0.ProcessId}) through the registry, launched nothing; subscribed to {stream.Width}x{stream.Height} BGRA frames");
 await Task.Delay(TimeSpan.FromSeconds(seconds));
 await publisher.Unsubscribe(observer);

@@ -14,7 +14,7 @@ namespace Sandgrain.Runtime.Discovery;
 /// Seed 001: shared helpers are command-line tools launched on demand by whichever process needs them first.
 /// Children started with posix_spawn/NSTask inherit the parent's sandbox (sandbox-facts §5).
 /// </remarks>
-public sealed class HelperLauncher
+internal sealed class HelperLauncher
 {
     /// <summary>The folder under <c>.sandgrain</c> holding the per-helper launch locks.</summary>
     public const string LaunchFolder = "launch";

@@ -1,4 +1,6 @@
-namespace Sandgrain.Runtime.Discovery;
+using Sandgrain.Runtime.Discovery;
+
+namespace Sandgrain;
 
 /// <summary>
 /// One entry of the helper catalog (<c>Sandgrain:Helpers:&lt;name&gt;</c>): a program the app launches on demand

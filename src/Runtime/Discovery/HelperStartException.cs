@@ -1,4 +1,4 @@
-namespace Sandgrain.Runtime.Discovery;
+namespace Sandgrain;
 
 /// <summary>
 /// A helper could not be started: not found, crashed during start, or never registered in time. An actor call that

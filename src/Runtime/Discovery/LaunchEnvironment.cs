@@ -9,7 +9,7 @@ namespace Sandgrain.Runtime.Discovery;
 /// <param name="Helper">The helper's catalog name.</param>
 /// <param name="SiloId">The silo id to publish the record under; the launcher waits for exactly this id.</param>
 /// <param name="IdleTimeout">How long the helper stays up with no connections and no activations (from the catalog).</param>
-public sealed record LaunchEnvironment(string ContainerPath, string GroupId, string Helper, string SiloId, TimeSpan? IdleTimeout = null)
+internal sealed record LaunchEnvironment(string ContainerPath, string GroupId, string Helper, string SiloId, TimeSpan? IdleTimeout = null)
 {
     /// <summary>Environment variable carrying the idle timeout in milliseconds.</summary>
     public const string IdleTimeoutVariable = "SANDGRAIN_IDLE_TIMEOUT_MS";

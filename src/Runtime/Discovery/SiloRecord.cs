@@ -6,7 +6,7 @@ namespace Sandgrain.Runtime.Discovery;
 /// What a live silo publishes about itself in <c>.sandgrain/registry/&lt;silo-id&gt;.json</c>, so that other
 /// processes of the group can find it without distributed-notification payloads (which the App Sandbox strips).
 /// </summary>
-public sealed record SiloRecord
+internal sealed record SiloRecord
 {
     /// <summary>The record format this build writes.</summary>
     public const int CurrentSchemaVersion = 1;
@@ -54,7 +54,7 @@ public sealed record SiloRecord
 /// <summary>A record as a reader found it, with whether its silo is alive.</summary>
 /// <param name="Record">The record.</param>
 /// <param name="IsAlive">True while the silo holds its lock.</param>
-public sealed record SiloEntry(SiloRecord Record, bool IsAlive);
+internal sealed record SiloEntry(SiloRecord Record, bool IsAlive);
 
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(SiloRecord))]

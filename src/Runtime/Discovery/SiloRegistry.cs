@@ -18,7 +18,7 @@ namespace Sandgrain.Runtime.Discovery;
 /// warning each, never fatal. The registry is discovery by files because the App Sandbox strips payloads
 /// from distributed notifications (seed 000).
 /// </remarks>
-public sealed class SiloRegistry : IDisposable
+internal sealed class SiloRegistry : IDisposable
 {
     /// <summary>The folder under <c>.sandgrain</c>.</summary>
     public const string Folder = "registry";
@@ -40,12 +40,18 @@ public sealed class SiloRegistry : IDisposable
     private EventHandler? _changed;
 
     /// <summary>Creates the registry of a group container.</summary>
-    public SiloRegistry(GroupContainer container, ILogger<SiloRegistry>? logger = null)
+    /// <param name="container">The group container.</param>
+    /// <param name="logger">Where bad records are reported.</param>
+    /// <param name="transports">The transports whose endpoint files a dead silo left are removed when it is reaped (each transport knows its own).</param>
+    public SiloRegistry(GroupContainer container, ILogger<SiloRegistry>? logger = null, IEnumerable<ISandgrainTransport>? transports = null)
     {
         ArgumentNullException.ThrowIfNull(container);
         Container = container;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _transports = (transports ?? []).GroupBy(t => t.Scheme).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
     }
+
+    private readonly Dictionary<string, ISandgrainTransport> _transports;
 
     /// <summary>The group container.</summary>
     public GroupContainer Container { get; }
@@ -343,15 +349,19 @@ public sealed class SiloRegistry : IDisposable
             return;
         }
 
-        var relative = parsed.Scheme switch
+        if (!_transports.TryGetValue(parsed.Scheme, out var transport))
         {
-            "unix" => parsed.Value,
-            "shm" => "shm/" + parsed.Value,
-            _ => null,
-        };
-        if (relative is not null && !relative.Split('/').Contains(".."))
+            return;
+        }
+
+        try
         {
-            TryDelete(System.IO.Path.Combine(Container.SandgrainPath, relative));
+            transport.RemoveStaleEndpoint(parsed);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            // A record is anyone's to write: an address that breaks its transport's rules is not followed.
+            DiscoveryLog.BadRecord(_logger, parsed.ToString(), $"its address could not be cleaned up: {e.Message}");
         }
     }
 
@@ -405,7 +415,7 @@ public sealed class SiloRegistry : IDisposable
 }
 
 /// <summary>A published record and the lock that keeps it alive. Disposing removes the record.</summary>
-public sealed class SiloRegistration : IDisposable
+internal sealed class SiloRegistration : IDisposable
 {
     private readonly SiloRegistry _registry;
     private readonly FileLock _lock;

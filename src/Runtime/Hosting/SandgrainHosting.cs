@@ -53,13 +53,14 @@ public static class SandgrainServiceCollectionExtensions
                 var launch = sp.GetRequiredService<LaunchEnvironmentHolder>().Value;
                 return GroupContainer.Open(GroupId.Parse(launch?.GroupId ?? options.GroupId!), launch?.ContainerPath ?? options.ContainerPath);
             });
-            services.TryAddSingleton(sp => new SiloRegistry(sp.GetRequiredService<GroupContainer>(), sp.GetService<ILogger<SiloRegistry>>()));
+            services.TryAddSingleton(sp => new SiloRegistry(sp.GetRequiredService<GroupContainer>(), sp.GetService<ILogger<SiloRegistry>>(), sp.GetServices<ISandgrainTransport>()));
             services.TryAddSingleton(sp => new HelperLauncher(
                 sp.GetRequiredService<GroupContainer>(),
                 sp.GetRequiredService<SiloRegistry>(),
                 sp.GetRequiredService<IOptions<SandgrainOptions>>().Value.Helpers,
                 sp.GetService<ILogger<HelperLauncher>>(),
                 timeProvider: sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton<ISiloDirectory>(sp => new SiloDirectory(sp.GetRequiredService<SiloRegistry>(), sp.GetRequiredService<HelperLauncher>()));
             services.TryAddSingleton(sp => new RuntimeParts(sp));
             services.TryAddSingleton(sp => sp.GetRequiredService<RuntimeParts>().Silo);
             services.TryAddSingleton<IActorFactory>(sp => sp.GetRequiredService<RuntimeParts>().Factory);
