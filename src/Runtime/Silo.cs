@@ -121,6 +121,9 @@ internal sealed class Silo(
         }
         finally
         {
+            // Whatever failed above, this silo leaves the registry and lets go of its helper's instance lock.
+            _registration?.Dispose();
+            _registration = null;
             _listeners.Clear();
             _helperInstance?.Dispose();
             RuntimeLog.SiloStopped(logger, identity.SiloId, deactivated);

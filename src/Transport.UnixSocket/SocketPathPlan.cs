@@ -92,20 +92,46 @@ internal sealed class SocketPathPlan
         }
     }
 
-    /// <summary>Connects a new socket to the path. Unix-domain connects complete at once, so this is synchronous.</summary>
-    internal Socket Connect()
+    /// <summary>
+    /// Connects a new socket to the path. A Unix-domain connect completes at once or not at all, except on Linux when
+    /// the listener's backlog is full (it stopped accepting): a blocking connect would then wait for as long as the
+    /// listener does, so it is tried without blocking and again after a short, growing pause until
+    /// <paramref name="cancellationToken"/> ends it.
+    /// </summary>
+    internal async ValueTask<Socket> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var pause = TimeSpan.FromMilliseconds(1);
+        while (true)
+        {
+            try
+            {
+                return Connect(blocking: false);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain or SocketError.InProgress)
+            {
+                await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
+                pause = TimeSpan.FromMilliseconds(Math.Min(pause.TotalMilliseconds * 2, 50));
+            }
+        }
+    }
+
+    /// <summary>Connects a new socket to the path (blocking: for probes of a socket this process controls).</summary>
+    internal Socket Connect() => Connect(blocking: true);
+
+    private Socket Connect(bool blocking)
     {
         switch (Kind)
         {
             case SocketPathKind.Direct:
-                return ConnectManaged(FullPath);
+                return ConnectManaged(FullPath, blocking);
             case SocketPathKind.LinuxProcFd:
                 using (var dir = OpenDirectory())
                 {
-                    return ConnectManaged(dir.ProcPath(Path.GetFileName(FullPath)));
+                    return ConnectManaged(dir.ProcPath(Path.GetFileName(FullPath)), blocking);
                 }
 
             default:
+                // macOS refuses a connect to a full backlog at once (ECONNREFUSED); it never waits.
                 return MacOSLongAddress(bind: false);
         }
     }
@@ -145,12 +171,13 @@ internal sealed class SocketPathPlan
         }
     }
 
-    private static Socket ConnectManaged(string path)
+    private static Socket ConnectManaged(string path, bool blocking)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = blocking };
         try
         {
             socket.Connect(new UnixDomainSocketEndPoint(path));
+            socket.Blocking = true;
             return socket;
         }
         catch

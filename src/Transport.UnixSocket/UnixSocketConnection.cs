@@ -55,7 +55,10 @@ internal sealed class UnixSocketConnection : PipeConnection
 
     private void Shutdown(Exception reason)
     {
-        if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is not null)
+        // The reason may already be set (the peer went first: PeerGone); the socket and the loops are stopped here
+        // all the same, once, or a receive thread waiting for an application that never reads would wait forever.
+        Interlocked.CompareExchange(ref _shutdownReason, reason, null);
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
         {
             return;
         }
@@ -253,6 +256,8 @@ internal sealed class UnixSocketConnection : PipeConnection
             }
         }
     }
+
+    private int _stopped;
 
     private void PeerGone(Exception reason)
     {

@@ -189,11 +189,11 @@ public sealed class UnixSocketTransport : ISandgrainTransport
     }
 
     /// <inheritdoc />
-    public ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var unix = AsOwnEndPoint(endpoint);
-        var socket = ConnectSocket(unix);
+        var socket = await ConnectSocketAsync(unix, cancellationToken).ConfigureAwait(false);
         try
         {
             var peer = PeerCredentials.Read(socket);
@@ -206,7 +206,7 @@ public sealed class UnixSocketTransport : ISandgrainTransport
             CheckPeerCode(socket, peer, unix.ToString());
             var connection = new UnixSocketConnection(socket, peer, unix.ToString(), null, unix, _options, _logger);
             connection.Start();
-            return new ValueTask<ConnectionContext>(connection);
+            return connection;
         }
         catch
         {
@@ -284,11 +284,11 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         }
     }
 
-    private Socket ConnectSocket(UnixSocketEndPoint unix)
+    private async ValueTask<Socket> ConnectSocketAsync(UnixSocketEndPoint unix, CancellationToken cancellationToken)
     {
         try
         {
-            return unix.Plan.Connect();
+            return await unix.Plan.ConnectAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (SocketException e) when (!File.Exists(unix.Path))
         {

@@ -105,12 +105,16 @@ public sealed class RegistryTests : IDisposable
     [Fact]
     public async Task KilledSilo_IsStale_AndReapRemovesRecordLockAndSocketFile()
     {
-        using var registry = new SiloRegistry(_container.Container);
+        using var registry = new SiloRegistry(_container.Container, transports: [new Sandgrain.Transport.UnixSocket.UnixSocketTransport(_container.Container)]);
         var helpers = new Dictionary<string, HelperOptions> { ["Victim"] = new() { Executable = Programs.TestHelper, Arguments = ["serve"] } };
         var launcher = new HelperLauncher(_container.Container, registry, helpers);
         var record = await launcher.EnsureRunningAsync("Victim", Token);
         var socketFile = Path.Combine(_container.Container.GetSandgrainFolder("s"), record.SiloId[..8]);
-        File.WriteAllText(socketFile, "");
+        using (var left = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            // A socket file nobody listens on any more, as a killed silo leaves it.
+            left.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketFile));
+        }
 
         Programs.Kill(record.ProcessId);
         var entry = Assert.Single(registry.Snapshot());

@@ -46,6 +46,12 @@ internal static class Programs
     /// <summary>Kills a process by id if it still runs (helpers outlive the launcher that started them).</summary>
     public static void Kill(int pid)
     {
+        if (pid == Environment.ProcessId)
+        {
+            // A client silo of this test process is registered too; it is stopped, never killed.
+            return;
+        }
+
         try
         {
             using var process = Process.GetProcessById(pid);
