@@ -18,7 +18,7 @@ namespace Sandgrain.Runtime.Discovery;
 /// warning each, never fatal. The registry is discovery by files because the App Sandbox strips payloads
 /// from distributed notifications (seed 000).
 /// </remarks>
-internal sealed class SiloRegistry : IDisposable
+internal sealed partial class SiloRegistry : IDisposable
 {
     /// <summary>The folder under <c>.sandgrain</c>.</summary>
     public const string Folder = "registry";
@@ -140,71 +140,6 @@ internal sealed class SiloRegistry : IDisposable
     public IReadOnlyList<SiloRecord> LiveSilos() => Snapshot().Where(e => e.IsAlive).Select(e => e.Record).ToList();
 
     /// <summary>
-    /// Removes the records of dead silos with their locks and the socket and segment files they listened on,
-    /// and lock files left without a record. Returns the records removed.
-    /// </summary>
-    /// <remarks>
-    /// <para>
-    /// Every lock file is deleted only by a holder of its lock (<see cref="FileLock.DeleteAndRelease"/>). A silo
-    /// publishing takes its lock exclusively before it writes its record and holds it until its record is gone, so it
-    /// can never lose its lock file to a reaper: while it holds the lock nobody else can, and a lock file deleted
-    /// between its open and its lock is noticed by <see cref="FileLock.TryAcquire(string)"/>, which opens the path again.
-    /// </para>
-    /// <para>
-    /// A dead silo is removed holding its lock <em>shared</em> (<see cref="FileLock.TryAcquireShared"/>): that proves
-    /// nobody holds it exclusively, so the silo is gone for good (its id is never used again), while readers checking
-    /// it meanwhile still see it dead — an exclusive hold would make it look alive to them until its record is gone.
-    /// A lock file with no record beside it may be a silo's that is about to publish, so it is deleted only held
-    /// exclusively, after checking, holding it, that still no record stands beside it.
-    /// </para>
-    /// </remarks>
-    public IReadOnlyList<SiloRecord> Reap()
-    {
-        var folder = Path;
-        var reaped = new List<SiloRecord>();
-        foreach (var entry in Snapshot().Where(e => !e.IsAlive))
-        {
-            try
-            {
-                if (ReapDead(folder, entry.Record))
-                {
-                    reaped.Add(entry.Record);
-                    DiscoveryLog.Reaped(_logger, entry.Record.SiloId, entry.Record.Helper, entry.Record.ProcessId);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                DiscoveryLog.ReapFailed(_logger, entry.Record.SiloId, e.Message);
-            }
-        }
-
-        foreach (var lockFile in Directory.EnumerateFiles(folder, "*.lock"))
-        {
-            var id = System.IO.Path.GetFileNameWithoutExtension(lockFile);
-            if (!SiloRecord.IsValidSiloId(id) || File.Exists(RecordPath(folder, id)))
-            {
-                continue;
-            }
-
-            try
-            {
-                // Busy means in use: a silo between taking its lock and writing its record, or another reaper.
-                using var held = FileLock.TryAcquire(lockFile);
-                if (held is not null && !File.Exists(RecordPath(folder, id)))
-                {
-                    held.DeleteAndRelease();
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                DiscoveryLog.ReapFailed(_logger, id, e.Message);
-            }
-        }
-
-        return reaped;
-    }
-
-    /// <summary>
     /// Waits, driven by <see cref="Changed"/>, until a live record matches <paramref name="match"/>, and returns it.
     /// </summary>
     public async Task<SiloRecord> WaitForAsync(Func<SiloRecord, bool> match, CancellationToken cancellationToken)
@@ -255,115 +190,6 @@ internal sealed class SiloRegistry : IDisposable
 
     private static string RecordPath(string folder, string siloId) => System.IO.Path.Combine(folder, siloId + ".json");
 
-    private SiloRecord? TryRead(string file)
-    {
-        string? problem;
-        SiloRecord? record = null;
-        FileInfo info;
-        try
-        {
-            info = new FileInfo(file);
-            if (info.Length > MaxRecordBytes)
-            {
-                problem = $"it is {info.Length} bytes, over the {MaxRecordBytes}-byte limit for a record";
-            }
-            else
-            {
-                var bytes = File.ReadAllBytes(file);
-                record = JsonSerializer.Deserialize(bytes, RegistryJsonContext.Default.SiloRecord);
-                problem = record switch
-                {
-                    null => "it holds no record",
-                    { SchemaVersion: > SiloRecord.CurrentSchemaVersion } => $"it has schema version {record.SchemaVersion}, newer than this build's {SiloRecord.CurrentSchemaVersion}",
-                    { SchemaVersion: < 1 } => $"it has schema version {record.SchemaVersion}",
-                    _ when !SiloRecord.IsValidSiloId(record.SiloId) => $"its silo id '{record.SiloId}' is malformed",
-                    _ when System.IO.Path.GetFileNameWithoutExtension(file) != record.SiloId => $"its silo id {record.SiloId} does not match its file name",
-
-                    // JSON null is accepted by the deserializer for non-nullable members; a reader must not meet it.
-                    { ActorTypes: null } or { Addresses: null } => "its actorTypes or addresses is null",
-                    _ when record.ActorTypes.Any(t => t is null or { Length: 0 or > 1024 }) => "an entry of its actorTypes is empty, null or over 1024 characters",
-                    _ when record.Addresses.Any(a => a is null || !TransportAddress.TryParse(a, out _, out _)) => "an entry of its addresses is not a transport address",
-                    { Helper: { } helper } when !HelperLauncher.IsValidHelperName(helper) => $"its helper name '{helper}' is malformed",
-                    _ => null,
-                };
-            }
-        }
-        catch (FileNotFoundException)
-        {
-            return null; // Removed while listing.
-        }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException)
-        {
-            problem = $"it does not parse: {e.Message}";
-            info = new FileInfo(file);
-        }
-
-        if (problem is null)
-        {
-            _warned.TryRemove(file, out _);
-            return record;
-        }
-
-        // One warning per file version, not one per poll.
-        var stamp = info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, 0L);
-        if (!_warned.TryGetValue(file, out var seen) || seen != stamp)
-        {
-            _warned[file] = stamp;
-            DiscoveryLog.BadRecord(_logger, file, problem);
-        }
-
-        return null;
-    }
-
-    /// <summary>Removes a dead silo's record, endpoint files and lock, holding its lock shared; false when it is not dead, or another reaper removed it.</summary>
-    private bool ReapDead(string folder, SiloRecord record)
-    {
-        // Shared: readers checking the lock at this moment neither stop this nor see the silo alive because of it.
-        using var held = FileLock.TryAcquireShared(LockPath(folder, record.SiloId));
-        if (held is null)
-        {
-            return false;
-        }
-
-        if (!File.Exists(RecordPath(folder, record.SiloId)))
-        {
-            // Another reaper removed it first; the lock file this made (or found) has no record to keep alive.
-            held.DeleteAndRelease();
-            return false;
-        }
-
-        TryDelete(RecordPath(folder, record.SiloId));
-        foreach (var address in record.Addresses)
-        {
-            RemoveEndpointFiles(address);
-        }
-
-        held.DeleteAndRelease();
-        return true;
-    }
-
-    private void RemoveEndpointFiles(string address)
-    {
-        if (!TransportAddress.TryParse(address, out var parsed, out _))
-        {
-            return;
-        }
-
-        if (!_transports.TryGetValue(parsed.Scheme, out var transport))
-        {
-            return;
-        }
-
-        try
-        {
-            transport.RemoveStaleEndpoint(parsed);
-        }
-        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
-        {
-            // A record is anyone's to write: an address that breaks its transport's rules is not followed.
-            DiscoveryLog.BadRecord(_logger, parsed.ToString(), $"its address could not be cleaned up: {e.Message}");
-        }
-    }
 
     private void StartWatching()
     {
@@ -411,50 +237,5 @@ internal sealed class SiloRegistry : IDisposable
         {
             // Gone already.
         }
-    }
-}
-
-/// <summary>A published record and the lock that keeps it alive. Disposing removes the record.</summary>
-internal sealed class SiloRegistration : IDisposable
-{
-    private readonly SiloRegistry _registry;
-    private readonly FileLock _lock;
-    private int _disposed;
-
-    internal SiloRegistration(SiloRegistry registry, SiloRecord record, FileLock siloLock)
-    {
-        _registry = registry;
-        Record = record;
-        _lock = siloLock;
-    }
-
-    /// <summary>The record as last published.</summary>
-    public SiloRecord Record { get; private set; }
-
-    /// <summary>Replaces the published record (atomically, by rename); the silo id cannot change.</summary>
-    public void Update(SiloRecord record)
-    {
-        ArgumentNullException.ThrowIfNull(record);
-        if (record.SiloId != Record.SiloId)
-        {
-            throw new ArgumentException($"A registration cannot change its silo id ({Record.SiloId} → {record.SiloId}).", nameof(record));
-        }
-
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-        _registry.Write(record);
-        Record = record;
-    }
-
-    /// <summary>Removes the record and releases the silo's lock (clean shutdown).</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-
-        // Record first, then the lock file, deleted while it is held: a reader never sees a record without a lock.
-        _registry.Remove(Record.SiloId);
-        _lock.DeleteAndRelease();
     }
 }

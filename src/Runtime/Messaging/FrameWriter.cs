@@ -112,16 +112,12 @@ internal sealed class FrameWriter : IDisposable
     /// <summary>Fails every later send with <paramref name="reason"/> and drops what is queued.</summary>
     internal void Close(Exception reason)
     {
-        List<OutgoingFrame> dropped;
+        OutgoingFrame[] dropped;
         TaskCompletionSource? space;
         lock (_lock)
         {
             _failure ??= reason;
-            dropped = [.. _queue];
-            _queue.Clear();
-            _queuedBytes = 0;
-            space = _space;
-            _space = null;
+            (dropped, space) = TakeQueue();
         }
 
         space?.TrySetResult();
@@ -173,11 +169,7 @@ internal sealed class FrameWriter : IDisposable
                         return;
                     }
 
-                    batch = [.. _queue];
-                    _queue.Clear();
-                    _queuedBytes = 0;
-                    space = _space;
-                    _space = null;
+                    (batch, space) = TakeQueue();
                 }
 
                 space?.TrySetResult();
@@ -195,6 +187,17 @@ internal sealed class FrameWriter : IDisposable
         {
             throw Fail(e);
         }
+    }
+
+    /// <summary>Empties the queue (under the lock): its frames, and whoever waits for room, to be told outside it.</summary>
+    private (OutgoingFrame[] Frames, TaskCompletionSource? Space) TakeQueue()
+    {
+        OutgoingFrame[] frames = [.. _queue];
+        _queue.Clear();
+        _queuedBytes = 0;
+        var space = _space;
+        _space = null;
+        return (frames, space);
     }
 
     private Exception Fail(Exception e)
