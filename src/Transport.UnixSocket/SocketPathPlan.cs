@@ -95,9 +95,15 @@ internal sealed class SocketPathPlan
     /// <summary>
     /// Connects a new socket to the path. A Unix-domain connect completes at once or not at all, except on Linux when
     /// the listener's backlog is full (it stopped accepting): a blocking connect would then wait for as long as the
-    /// listener does, so it is tried without blocking and again after a short, growing pause until
-    /// <paramref name="cancellationToken"/> ends it.
+    /// listener does, so each try waits at most <see cref="ConnectAttemptWait"/> and is repeated after a short, growing
+    /// pause until <paramref name="cancellationToken"/> ends it.
     /// </summary>
+    /// <remarks>
+    /// The try is a blocking connect bounded by <c>SO_SNDTIMEO</c> (Linux's <c>unix_stream_connect</c> waits for room
+    /// in the backlog for at most the send timeout, then fails with <c>EAGAIN</c>), not a non-blocking one: .NET keeps
+    /// a socket that was ever non-blocking non-blocking for good and emulates every later blocking receive through its
+    /// epoll thread, which costs each receive a thread hop.
+    /// </remarks>
     internal async ValueTask<Socket> ConnectAsync(CancellationToken cancellationToken)
     {
         var pause = TimeSpan.FromMilliseconds(1);
@@ -105,7 +111,7 @@ internal sealed class SocketPathPlan
         {
             try
             {
-                return Connect(blocking: false);
+                return Connect(bounded: true);
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain or SocketError.InProgress)
             {
@@ -116,18 +122,21 @@ internal sealed class SocketPathPlan
     }
 
     /// <summary>Connects a new socket to the path (blocking: for probes of a socket this process controls).</summary>
-    internal Socket Connect() => Connect(blocking: true);
+    internal Socket Connect() => Connect(bounded: false);
 
-    private Socket Connect(bool blocking)
+    /// <summary>How long one connect try may wait for a listener's full backlog (Linux) before it is tried again.</summary>
+    internal static readonly TimeSpan ConnectAttemptWait = TimeSpan.FromMilliseconds(10);
+
+    private Socket Connect(bool bounded)
     {
         switch (Kind)
         {
             case SocketPathKind.Direct:
-                return ConnectManaged(FullPath, blocking);
+                return ConnectManaged(FullPath, bounded);
             case SocketPathKind.LinuxProcFd:
                 using (var dir = OpenDirectory())
                 {
-                    return ConnectManaged(dir.ProcPath(Path.GetFileName(FullPath)), blocking);
+                    return ConnectManaged(dir.ProcPath(Path.GetFileName(FullPath)), bounded);
                 }
 
             default:
@@ -171,13 +180,22 @@ internal sealed class SocketPathPlan
         }
     }
 
-    private static Socket ConnectManaged(string path, bool blocking)
+    private static Socket ConnectManaged(string path, bool bounded)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = blocking };
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
+            if (bounded)
+            {
+                socket.SendTimeout = (int)ConnectAttemptWait.TotalMilliseconds;
+            }
+
             socket.Connect(new UnixDomainSocketEndPoint(path));
-            socket.Blocking = true;
+            if (bounded)
+            {
+                socket.SendTimeout = 0;
+            }
+
             return socket;
         }
         catch

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
 using Sandgrain.TestActors;
 using Sandgrain.Transport.Conformance;
 
@@ -24,13 +26,16 @@ public sealed class ActivationLifecycleTests
         using var container = new TestContainer();
         LifeCountingActor.HoldDeactivation = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         LifeCountingActor.DeactivationStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var host = await TestClients.StartAsync(TestClients.Arguments(container, "unix", "--Sandgrain:ActivationIdleTimeout=00:00:01"), s => s.AddTestActors());
+        var clock = new FakeTimeProvider();
+        using var host = await TestClients.StartAsync(TestClients.Arguments(container, "unix", "--Sandgrain:ActivationIdleTimeout=00:00:01"), s => s.AddTestActors(), clock);
         try
         {
             var actor = host.Services.GetRequiredService<IActorFactory>().GetGrain<ILifeCountingActor>("one");
             var first = await actor.Touch();
 
-            // Idle for a second: collected, and its deactivation (like saving state) takes as long as the test says.
+            // Idle for two seconds of the silo's clock: collected, and its deactivation (like saving state) takes as
+            // long as the test says.
+            clock.Advance(TimeSpan.FromSeconds(2));
             await LifeCountingActor.DeactivationStarted.Task.WaitAsync(Unexpected, Token);
             var during = Enumerable.Range(0, 5).Select(_ => actor.Touch()).ToList();
             await Task.Delay(ExpectedTimeout, Token);
@@ -86,6 +91,47 @@ public sealed class ActivationLifecycleTests
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => actor.Hello());
         Assert.Contains("first activation", e.Message, StringComparison.Ordinal);
         Assert.Equal("hello after 2 activations", await actor.Hello());
+        await host.StopAsync(Token);
+    }
+
+    [Fact]
+    public async Task IdleActivations_AreCollectedOnTheSilosClock_AndFreeRoomUnderTheActivationLimit()
+    {
+        using var container = new TestContainer();
+        var clock = new FakeTimeProvider();
+        using var host = await TestClients.StartAsync(TestClients.Arguments(container, "unix", "--Sandgrain:ActivationIdleTimeout=00:00:10", "--Sandgrain:MaxActivations=3"), s => s.AddTestActors(), clock);
+        var factory = host.Services.GetRequiredService<IActorFactory>();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(1, await factory.GetGrain<ICounterActor>("c" + i).Add(1));
+        }
+
+        var full = await Assert.ThrowsAsync<SandgrainLimitExceededException>(() => factory.GetGrain<ICounterActor>("c3").Add(1));
+        Assert.Contains("the limit is 3 (Sandgrain:MaxActivations)", full.Message, StringComparison.Ordinal);
+
+        // Idle for 9 s of the silo's clock, under the 10 s timeout: nothing is collected, still no room.
+        clock.Advance(TimeSpan.FromSeconds(9));
+        await Assert.ThrowsAsync<SandgrainLimitExceededException>(() => factory.GetGrain<ICounterActor>("c3").Add(1));
+        Assert.Equal(2, await factory.GetGrain<ICounterActor>("c0").Add(1));
+        clock.Advance(TimeSpan.FromSeconds(2));
+
+        // c1 and c2 have been idle for 11 s of the silo's clock; c0 for 2 s. Collecting them makes room for one more.
+        var room = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                Assert.Equal(1, await factory.GetGrain<ICounterActor>("c3").Add(1));
+                break;
+            }
+            catch (SandgrainLimitExceededException) when (room.Elapsed < Unexpected)
+            {
+                // Collection runs on the clock's timer and deactivates off it: give it a moment of real time.
+                await Task.Delay(10, Token);
+            }
+        }
+
+        Assert.Equal(3, await factory.GetGrain<ICounterActor>("c0").Add(1));
         await host.StopAsync(Token);
     }
 

@@ -183,10 +183,10 @@ public abstract class PeerFaultTests(LimitedSiloFixture silo)
             }
 
             Assert.Equal(FrameKind.Hello, kind);
-            var siloNonce = Protocol.DecodeHello(new ReadOnlySequence<byte>(payload)).Nonce;
-            var ownId = SiloRecord.NewSiloId();
-            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(ownId, Sandgrain.Runtime.Security.GroupSecret.NewNonce()), default);
-            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, Sandgrain.Runtime.Security.GroupSecret.LoadOrCreate(silo.Container.Container).Proof(siloNonce, ownId), default);
+            var (siloId, siloNonce) = Protocol.DecodeHello(new ReadOnlySequence<byte>(payload));
+            var hello = new RawHello(connection, siloId, siloNonce, SiloRecord.NewSiloId(), Sandgrain.Runtime.Security.GroupSecret.NewNonce());
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(hello.OwnId, hello.OwnNonce), default);
+            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, hello.InitiatorProof(Sandgrain.Runtime.Security.GroupSecret.LoadOrCreate(silo.Container.Container)), default);
             await connection.Transport.Output.FlushAsync(Token);
             Assert.Equal(FrameKind.Proof, (await ProtocolFaultTests.ReadFrameAsync(connection)).Kind);
             flood.Add(connection);
@@ -231,20 +231,10 @@ public abstract class ActivationLimitFaultTests(LimitedSiloFixture silo)
         Assert.True(created <= LimitedSiloFixture.MaxActivations, $"{created} activations were created");
         Assert.Contains($"the limit is {LimitedSiloFixture.MaxActivations} (Sandgrain:MaxActivations)", refused.Message, StringComparison.Ordinal);
 
-        // Idle activations are collected after 3 s here; then there is room again.
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                Assert.Equal(1, await silo.Factory.GetGrain<ICounterActor>("after-limit").Add(1));
-                break;
-            }
-            catch (SandgrainLimitExceededException) when (deadline.Elapsed < TimeSpan.FromSeconds(15))
-            {
-                await Task.Delay(250, Token);
-            }
-        }
+        // The activations it has keep working; collection making room again is tested on a fake clock
+        // (ActivationLifecycleTests), not by waiting here for the silo's idle timeout.
+        // (2 while it is still active; 1 if the silo's 3 s idle timeout collected it meanwhile on a slow machine.)
+        Assert.InRange(await silo.Factory.GetGrain<ICounterActor>("many-" + (created - 1)).Add(1), 1, 2);
     }
 }
 

@@ -133,16 +133,18 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
 
     private Task<ConnectionContext> ConnectRawAsync() => ConnectAuthenticatedAsync(silo);
 
-    /// <summary>Connects to the silo and exchanges hellos; returns the silo's nonce and the silo id this peer claimed.</summary>
-    internal static async Task<(ConnectionContext Connection, byte[] SiloNonce, string OwnSiloId)> OpenRawAsync(SiloFixture silo)
+    /// <summary>Connects to the silo and exchanges hellos, claiming a fresh silo id (or <paramref name="claimedId"/>) and nonce (or <paramref name="nonce"/>).</summary>
+    internal static async Task<RawHello> OpenRawAsync(SiloFixture silo, string? claimedId = null, byte[]? nonce = null)
     {
         var connection = await ConnectTransportAsync(silo);
-        var ownId = SiloRecord.NewSiloId();
-        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(ownId, Sandgrain.Runtime.Security.GroupSecret.NewNonce()), default);
+        var ownId = claimedId ?? SiloRecord.NewSiloId();
+        var ownNonce = nonce ?? Sandgrain.Runtime.Security.GroupSecret.NewNonce();
+        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Hello, Protocol.EncodeHello(ownId, ownNonce), default);
         await connection.Transport.Output.FlushAsync(Token);
         var (kind, payload) = await ReadFrameAsync(connection);
         Assert.Equal(FrameKind.Hello, kind);
-        return (connection, Protocol.DecodeHello(new ReadOnlySequence<byte>(payload)).Nonce, ownId);
+        var (siloId, siloNonce) = Protocol.DecodeHello(new ReadOnlySequence<byte>(payload));
+        return new RawHello(connection, siloId, siloNonce, ownId, ownNonce);
     }
 
     /// <summary>A transport connection to the silo's listener, with nothing sent on it yet.</summary>
@@ -159,8 +161,9 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
     /// <summary>Connects and completes the handshake (hello and proof) as a group member would.</summary>
     internal static async Task<ConnectionContext> ConnectAuthenticatedAsync(SiloFixture silo)
     {
-        var (connection, siloNonce, ownId) = await OpenRawAsync(silo);
-        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, Sandgrain.Runtime.Security.GroupSecret.LoadOrCreate(silo.Container.Container).Proof(siloNonce, ownId), default);
+        var hello = await OpenRawAsync(silo);
+        var connection = hello.Connection;
+        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, hello.InitiatorProof(Sandgrain.Runtime.Security.GroupSecret.LoadOrCreate(silo.Container.Container)), default);
         await connection.Transport.Output.FlushAsync(Token);
         var (kind, _) = await ReadFrameAsync(connection);
         Assert.Equal(FrameKind.Proof, kind);
@@ -218,3 +221,11 @@ public abstract class ProtocolFaultTests(SiloFixture silo)
 public sealed class UnixProtocolFaultTests(UnixSiloFixture silo) : ProtocolFaultTests(silo), IClassFixture<UnixSiloFixture>;
 
 public sealed class SharedMemoryProtocolFaultTests(SharedMemorySiloFixture silo) : ProtocolFaultTests(silo), IClassFixture<SharedMemorySiloFixture>;
+
+/// <summary>A raw connection to a silo after the hellos: who each side said it is, and the nonces.</summary>
+internal sealed record RawHello(ConnectionContext Connection, string SiloId, byte[] SiloNonce, string OwnId, byte[] OwnNonce)
+{
+    /// <summary>The proof a group member dialling the silo sends.</summary>
+    internal byte[] InitiatorProof(Sandgrain.Runtime.Security.GroupSecret secret) =>
+        secret.Proof(Sandgrain.Runtime.Security.HandshakeRole.Initiator, OwnId, OwnNonce, SiloId, SiloNonce);
+}

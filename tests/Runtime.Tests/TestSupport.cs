@@ -81,11 +81,19 @@ internal static class TestClients
         .. more,
     ];
 
-    /// <summary>Starts a client silo (hosting nothing) with both transports registered.</summary>
-    public static async Task<Microsoft.Extensions.Hosting.IHost> StartAsync(string[] arguments, Action<ISandgrainBuilder>? configure = null)
+    /// <summary>
+    /// Starts a silo in this process with both transports registered (hosting what <paramref name="configure"/> adds);
+    /// <paramref name="time"/> replaces its clock, so a test advances idle collection and deadlines instead of waiting.
+    /// </summary>
+    public static async Task<Microsoft.Extensions.Hosting.IHost> StartAsync(string[] arguments, Action<ISandgrainBuilder>? configure = null, TimeProvider? time = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(arguments);
         builder.Logging.ClearProviders();
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
         builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
         builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
         builder.UseSandgrain(configure);

@@ -79,7 +79,7 @@ internal sealed class ConnectionManager(SandgrainOptions options, ConnectionSett
                 return;
             }
 
-            var remote = await Handshake.RunAsync(connection, settings, expectedSiloId: null, CancellationToken.None).ConfigureAwait(false);
+            var remote = await Handshake.RunAsync(connection, settings, expectedSiloId: null, initiator: false, CancellationToken.None).ConfigureAwait(false);
             await using var silo = Track(new SiloConnection(connection, settings, remote, remoteHelper: null));
             await silo.Closed.ConfigureAwait(false);
         }
@@ -155,7 +155,7 @@ internal sealed class ConnectionManager(SandgrainOptions options, ConnectionSett
         {
             using var timeout = new CancellationTokenSource(settings.HandshakeTimeout, settings.Time);
             var connection = await choice.Transport.ConnectAsync(choice.Transport.CreateEndPoint(choice.Address), timeout.Token).ConfigureAwait(false);
-            var remote = await Handshake.RunAsync(connection, settings, record.SiloId, CancellationToken.None).ConfigureAwait(false);
+            var remote = await Handshake.RunAsync(connection, settings, record.SiloId, initiator: true, CancellationToken.None).ConfigureAwait(false);
             _failures.TryRemove(record.SiloId, out _);
             return Track(new SiloConnection(connection, settings, remote, record.Helper) { IsOutbound = true });
         }

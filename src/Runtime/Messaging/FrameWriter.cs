@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Sandgrain.Runtime.Invocation;
@@ -7,13 +8,21 @@ namespace Sandgrain.Runtime.Messaging;
 /// <summary>
 /// Writes a connection's frames. A sender that finds nobody writing becomes the writer: it writes its frame and
 /// flushes on its own thread (no hand-off on an idle connection). A sender that finds a flush in progress queues a
-/// copy, which the writer sends with its next flush, so under load many frames share one flush. The hand-off is
-/// decided under one lock, so no frame is ever stranded in the queue.
+/// copy, which the writer sends with its next flush, so under load many frames share one flush.
 /// </summary>
 /// <remarks>
+/// <para>
+/// The hand-off is two atomic read-modify-write operations, each a full fence: a sender enqueues and then tries to
+/// take the writer's flag; the writer clears the flag with an exchange and then looks at the queue. Whatever the
+/// interleaving, either the writer sees the frame (and takes the flag back to send it) or the sender's attempt comes
+/// after the clear (and the sender becomes the writer), so no frame is left in the queue. (The first design cleared
+/// the flag with a plain release store, which x86 may reorder after the load that follows: a stranded frame.)
+/// </para>
+/// <para>
 /// What a slow or stopped peer can cost is bounded twice: the queue holds at most
 /// <see cref="ConnectionSettings.MaxQueuedBytes"/> of requests (a request over it fails at once), and a flush that
 /// makes no progress for <see cref="ConnectionSettings.SendStallTimeout"/> closes the connection.
+/// </para>
 /// </remarks>
 internal sealed class FrameWriter : IDisposable
 {
@@ -22,11 +31,11 @@ internal sealed class FrameWriter : IDisposable
     private readonly Func<string> _peerName;
     private readonly Action<Exception> _onFailure;
     private readonly Action<int> _slotsWritten;
-    private readonly Lock _lock = new();
-    private readonly Queue<OutgoingFrame> _queue = new();
+    private readonly ConcurrentQueue<OutgoingFrame> _queue = new();
+    private readonly Lock _spaceLock = new();
     private readonly ITimer _watchdog;
     private long _queuedBytes;
-    private bool _writing;
+    private int _writing;
     private Exception? _failure;
     private long _flushStarted;
     private TaskCompletionSource? _space;
@@ -47,6 +56,12 @@ internal sealed class FrameWriter : IDisposable
         _watchdog = settings.Time.CreateTimer(static s => ((FrameWriter)s!).CheckStall(), this, period, period);
     }
 
+    /// <summary>
+    /// Runs where the writer has found the queue empty and is about to let go: a test sends from here to pin the
+    /// one interleaving that could strand a frame. Null outside tests.
+    /// </summary>
+    internal Action? ReleasingForTests { get; set; }
+
     /// <summary>Bytes queued behind the flush in progress.</summary>
     internal long QueuedBytes => Volatile.Read(ref _queuedBytes);
 
@@ -58,48 +73,54 @@ internal sealed class FrameWriter : IDisposable
     /// </summary>
     internal Task SendAsync(FrameKind kind, ReadOnlySpan<byte> header, ReadOnlySpan<byte> body, bool bounded = false, bool holdsSlot = false)
     {
+        if (Volatile.Read(ref _failure) is { } failed)
+        {
+            return Task.FromException(failed);
+        }
+
+        if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
+        {
+            int slots;
+            try
+            {
+                // Frames queued before this one go first (a writer that let go may not have sent them yet).
+                slots = WriteQueued() + (holdsSlot ? 1 : 0);
+                Protocol.WriteFrame(_output, kind, header, body);
+            }
+            catch (Exception e) when (IsWriteFailure(e))
+            {
+                return Task.FromException(Fail(e));
+            }
+
+            return FlushLoopAsync(slots);
+        }
+
         var size = Protocol.FramePrefixSize + header.Length + body.Length;
-        lock (_lock)
+        var queued = Volatile.Read(ref _queuedBytes);
+        if (bounded && queued > 0 && queued + size > _settings.MaxQueuedBytes)
         {
-            if (_failure is { } failed)
-            {
-                return Task.FromException(failed);
-            }
-
-            if (_writing)
-            {
-                if (bounded && _queuedBytes > 0 && _queuedBytes + size > _settings.MaxQueuedBytes)
-                {
-                    return Task.FromException(new SandgrainLimitExceededException(
-                        $"{size} more bytes to {_peerName()} would make {_queuedBytes + size} bytes queued on its connection, over the limit of {_settings.MaxQueuedBytes} (Sandgrain:MaxQueuedBytesPerConnection); the peer is not reading as fast as this process sends."));
-                }
-
-                _queue.Enqueue(OutgoingFrame.Copy(kind, header, body, holdsSlot));
-                _queuedBytes += size;
-                return Task.CompletedTask;
-            }
-
-            _writing = true;
+            return Task.FromException(new SandgrainLimitExceededException(
+                $"{size} more bytes to {_peerName()} would make {queued + size} bytes queued on its connection, over the limit of {_settings.MaxQueuedBytes} (Sandgrain:MaxQueuedBytesPerConnection); the peer is not reading as fast as this process sends."));
         }
 
-        try
+        Interlocked.Add(ref _queuedBytes, size);
+        _queue.Enqueue(OutgoingFrame.Copy(kind, header, body, holdsSlot));
+        if (Volatile.Read(ref _failure) is { } failedMeanwhile)
         {
-            Protocol.WriteFrame(_output, kind, header, body);
-        }
-        catch (Exception e) when (IsWriteFailure(e))
-        {
-            return Task.FromException(Fail(e));
+            DropQueued();
+            return Task.FromException(failedMeanwhile);
         }
 
-        return FlushLoopAsync(holdsSlot ? 1 : 0);
+        // The writer may have finished between our first attempt and the enqueue: then this sender writes.
+        return Interlocked.CompareExchange(ref _writing, 1, 0) == 0 ? FlushLoopAsync(0, drainFirst: true) : Task.CompletedTask;
     }
 
     /// <summary>Completes when the queue is within its limit again (or the connection failed): the read loop's back-pressure.</summary>
     internal Task WaitForSpaceAsync()
     {
-        lock (_lock)
+        lock (_spaceLock)
         {
-            if (_queuedBytes <= _settings.MaxQueuedBytes || _failure is not null)
+            if (QueuedBytes <= _settings.MaxQueuedBytes || Volatile.Read(ref _failure) is not null)
             {
                 return Task.CompletedTask;
             }
@@ -112,27 +133,21 @@ internal sealed class FrameWriter : IDisposable
     /// <summary>Fails every later send with <paramref name="reason"/> and drops what is queued.</summary>
     internal void Close(Exception reason)
     {
-        OutgoingFrame[] dropped;
-        TaskCompletionSource? space;
-        lock (_lock)
-        {
-            _failure ??= reason;
-            (dropped, space) = TakeQueue();
-        }
-
-        space?.TrySetResult();
-        foreach (var frame in dropped)
-        {
-            frame.Dispose();
-        }
+        Interlocked.CompareExchange(ref _failure, reason, null);
+        DropQueued();
     }
 
     public void Dispose() => _watchdog.Dispose();
 
-    private async Task FlushLoopAsync(int slots)
+    private async Task FlushLoopAsync(int slots, bool drainFirst = false)
     {
         try
         {
+            if (drainFirst)
+            {
+                slots += WriteQueued();
+            }
+
             while (true)
             {
                 var pending = _output.FlushAsync();
@@ -159,28 +174,19 @@ internal sealed class FrameWriter : IDisposable
                     slots = 0;
                 }
 
-                OutgoingFrame[] batch;
-                TaskCompletionSource? space;
-                lock (_lock)
+                if (_queue.IsEmpty)
                 {
-                    if (_queue.Count == 0)
+                    ReleasingForTests?.Invoke();
+
+                    // Full fence, then the look at the queue: see the type's remarks.
+                    Interlocked.Exchange(ref _writing, 0);
+                    if (_queue.IsEmpty || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
                     {
-                        _writing = false;
                         return;
                     }
-
-                    (batch, space) = TakeQueue();
                 }
 
-                space?.TrySetResult();
-                foreach (var frame in batch)
-                {
-                    using (frame)
-                    {
-                        Protocol.WriteFrame(_output, frame.Kind, frame.Bytes.WrittenMemory.Span, default);
-                        slots += frame.HoldsSlot ? 1 : 0;
-                    }
-                }
+                slots += WriteQueued();
             }
         }
         catch (Exception e) when (IsWriteFailure(e))
@@ -189,15 +195,51 @@ internal sealed class FrameWriter : IDisposable
         }
     }
 
-    /// <summary>Empties the queue (under the lock): its frames, and whoever waits for room, to be told outside it.</summary>
-    private (OutgoingFrame[] Frames, TaskCompletionSource? Space) TakeQueue()
+    /// <summary>Writes what is queued (without flushing); returns how many of the frames held in-flight slots.</summary>
+    private int WriteQueued()
     {
-        OutgoingFrame[] frames = [.. _queue];
-        _queue.Clear();
-        _queuedBytes = 0;
-        var space = _space;
-        _space = null;
-        return (frames, space);
+        var slots = 0;
+        long written = 0;
+        while (_queue.TryDequeue(out var frame))
+        {
+            using (frame)
+            {
+                Protocol.WriteFrame(_output, frame.Kind, frame.Bytes.WrittenMemory.Span, default);
+                slots += frame.HoldsSlot ? 1 : 0;
+                written += Protocol.FramePrefixSize + frame.Bytes.WrittenCount;
+            }
+        }
+
+        if (written > 0 && Interlocked.Add(ref _queuedBytes, -written) <= _settings.MaxQueuedBytes && Volatile.Read(ref _space) is not null)
+        {
+            ReleaseSpaceWaiter();
+        }
+
+        return slots;
+    }
+
+    /// <summary>Drops (and frees) what is queued, once the connection has failed; whoever waits for room stops waiting.</summary>
+    private void DropQueued()
+    {
+        while (_queue.TryDequeue(out var frame))
+        {
+            Interlocked.Add(ref _queuedBytes, -(Protocol.FramePrefixSize + frame.Bytes.WrittenCount));
+            frame.Dispose();
+        }
+
+        ReleaseSpaceWaiter();
+    }
+
+    private void ReleaseSpaceWaiter()
+    {
+        TaskCompletionSource? space;
+        lock (_spaceLock)
+        {
+            space = _space;
+            _space = null;
+        }
+
+        space?.TrySetResult();
     }
 
     private Exception Fail(Exception e)

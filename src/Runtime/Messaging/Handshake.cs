@@ -11,16 +11,24 @@ internal sealed class PeerRefusalException(string reason) : Exception("the peer 
 }
 
 /// <summary>
-/// The start of every connection: a hello each way (magic, version, silo id, nonce), then a proof each way that
-/// the sender knows the group secret. Nothing else is read before it completes, and everything it reads is
-/// bounded by <see cref="Protocol.MaxHelloPayload"/> and <see cref="ConnectionSettings.HandshakeTimeout"/>.
+/// The start of every connection: a hello each way (magic, version, silo id, 32-byte nonce), then the proofs that
+/// each side knows the group secret — the initiator's first; the acceptor answers with its own only once the
+/// initiator's has checked out, so a silo signs nothing for a peer that has not proven itself. Each proof binds its
+/// role and the whole exchange (<see cref="Security.GroupSecret.Proof"/>), and a peer that claims the local silo's
+/// own id is refused. Nothing else is read before it completes, and everything it reads is bounded by
+/// <see cref="Protocol.MaxHelloPayload"/> and <see cref="ConnectionSettings.HandshakeTimeout"/>.
 /// </summary>
 internal static class Handshake
 {
     /// <summary>Runs the handshake; returns the peer's proven silo id. Disposes the connection when it fails.</summary>
+    /// <param name="connection">The new connection.</param>
+    /// <param name="settings">This silo's id, secret and handshake timeout.</param>
+    /// <param name="expectedSiloId">The silo the initiator dialled (from its registry record); null on the accepting side.</param>
+    /// <param name="initiator">True on the side that dialled the connection.</param>
+    /// <param name="cancellationToken">Ends the handshake early.</param>
     /// <exception cref="ProtocolViolationException">The peer is not a group member, not the expected silo, or broke the protocol.</exception>
     /// <exception cref="PeerRefusalException">The peer refused the connection, with its reason.</exception>
-    internal static async Task<string> RunAsync(ConnectionContext connection, ConnectionSettings settings, string? expectedSiloId, CancellationToken cancellationToken)
+    internal static async Task<string> RunAsync(ConnectionContext connection, ConnectionSettings settings, string? expectedSiloId, bool initiator, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.HandshakeTimeout);
@@ -40,18 +48,36 @@ internal static class Handshake
             }
 
             var (remote, peerNonce) = Protocol.DecodeHello(await ReadFrameAsync(connection, FrameKind.Hello, timeout.Token).ConfigureAwait(false));
+            if (remote == settings.LocalSiloId)
+            {
+                throw new ProtocolViolationException($"a hello that claims this silo's own id ({remote}); a silo never connects to itself, so the handshake is reflected or relayed");
+            }
+
             if (expectedSiloId is not null && remote != expectedSiloId)
             {
                 throw new ProtocolViolationException($"the peer identified itself as silo {remote}, but the registry record it was reached through belongs to silo {expectedSiloId}");
             }
 
-            // Both sides prove they know the group secret before either accepts a request.
-            Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, settings.Secret.Proof(peerNonce, settings.LocalSiloId), default);
-            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            var proof = await ReadFrameAsync(connection, FrameKind.Proof, timeout.Token).ConfigureAwait(false);
-            if (proof.Length != 32 || !settings.Secret.Verify(proof.ToArray(), nonce, remote))
+            var (initiatorId, initiatorNonce, acceptorId, acceptorNonce) = initiator
+                ? (settings.LocalSiloId, nonce, remote, peerNonce)
+                : (remote, peerNonce, settings.LocalSiloId, nonce);
+            var (own, peers) = initiator
+                ? (Security.HandshakeRole.Initiator, Security.HandshakeRole.Acceptor)
+                : (Security.HandshakeRole.Acceptor, Security.HandshakeRole.Initiator);
+            if (initiator)
             {
-                throw new ProtocolViolationException($"a proof of app-group membership that does not check out (silo {remote} does not know this group's secret)");
+                await SendProofAsync(connection, settings.Secret.Proof(own, initiatorId, initiatorNonce, acceptorId, acceptorNonce), timeout.Token).ConfigureAwait(false);
+            }
+
+            var proof = await ReadFrameAsync(connection, FrameKind.Proof, timeout.Token).ConfigureAwait(false);
+            if (!settings.Secret.Verify(proof.ToArray(), peers, initiatorId, initiatorNonce, acceptorId, acceptorNonce))
+            {
+                throw new ProtocolViolationException($"a proof of app-group membership that does not check out (silo {remote} does not know this group's secret, or its proof was made for another connection)");
+            }
+
+            if (!initiator)
+            {
+                await SendProofAsync(connection, settings.Secret.Proof(own, initiatorId, initiatorNonce, acceptorId, acceptorNonce), timeout.Token).ConfigureAwait(false);
             }
 
             return remote;
@@ -59,13 +85,19 @@ internal static class Handshake
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
-            throw new ProtocolViolationException($"no hello within {settings.HandshakeTimeout.TotalSeconds:0.#} s (Sandgrain:HandshakeTimeout)");
+            throw new ProtocolViolationException($"no complete handshake within {settings.HandshakeTimeout.TotalSeconds:0.#} s (Sandgrain:HandshakeTimeout)");
         }
         catch
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    private static async Task SendProofAsync(ConnectionContext connection, byte[] proof, CancellationToken cancellationToken)
+    {
+        Protocol.WriteFrame(connection.Transport.Output, FrameKind.Proof, proof, default);
+        await connection.Transport.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Turns a new connection away with its reason (a goodbye in place of a hello), then closes it.</summary>

@@ -22,7 +22,7 @@ namespace Sandgrain.Runtime.Messaging;
 internal static class Protocol
 {
     internal const uint Magic = 0x54524753; // "SGRT"
-    internal const ushort Version = 1;
+    internal const ushort Version = 2;
     internal const int FramePrefixSize = 5;
     internal const int MaxHelloPayload = 512;
     internal const int MaxChainLength = 64;
