@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Sandgrain.Transport;
 
 namespace Sandgrain.Runtime;
 

@@ -304,6 +304,12 @@ internal static unsafe partial class FileIdentity
     private const int AT_SYMLINK_NOFOLLOW = 0x100;
     private const int AT_EMPTY_PATH = 0x1000;
     private const uint STATX_INO = 0x100;
+    private const uint STATX_TYPE = 0x1;
+    private const uint STATX_SIZE = 0x200;
+
+    // <sys/stat.h>: the file-type bits of st_mode, the same on Linux and macOS.
+    private const int S_IFMT = 0xF000;
+    private const int S_IFREG = 0x8000;
 
     /// <summary>ELOOP: Linux 40, macOS 62.</summary>
     internal static int ELOOP => OperatingSystem.IsMacOS() ? 62 : 40;
@@ -316,6 +322,12 @@ internal static unsafe partial class FileIdentity
     internal static int OpenReadWriteNoFollow { get; } = 2 | (OperatingSystem.IsMacOS()
         ? 0x100 | 0x1000000
         : 0x80000 | (RuntimeInformation.ProcessArchitecture is Architecture.Arm or Architecture.Arm64 or Architecture.Ppc64le ? 0x8000 : 0x20000));
+
+    /// <summary>
+    /// O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC: for reading a file any group member may have replaced. Without
+    /// O_NONBLOCK, opening a FIFO waits for a writer forever. O_NONBLOCK is 0x4 on macOS and 0x800 on Linux.
+    /// </summary>
+    internal static int OpenReadNoFollowNonBlocking { get; } = (OpenReadWriteNoFollow & ~2) | (OperatingSystem.IsMacOS() ? 0x4 : 0x800);
 
     /// <summary>
     /// Opens an existing file. <c>open</c> is variadic, but its third argument is read only with O_CREAT (or
@@ -353,6 +365,27 @@ internal static unsafe partial class FileIdentity
         return result == 0;
     }
 
+    /// <summary>Whether an open file is a regular file, and its size; false when the system cannot tell.</summary>
+    internal static bool TryGetKind(SafeFileHandle handle, out bool regular, out long size)
+    {
+        var fd = (int)handle.DangerousGetHandle();
+        ushort mode;
+        if (OperatingSystem.IsMacOS())
+        {
+            DarwinStat st;
+            var rc = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? fstat_inode64(fd, &st) : fstat(fd, &st);
+            (mode, size) = (st.Mode, st.Size);
+            regular = (mode & S_IFMT) == S_IFREG;
+            return rc == 0;
+        }
+
+        LinuxStatx stx;
+        var result = StatxOrMissing(fd, "", AT_EMPTY_PATH, &stx, STATX_TYPE | STATX_SIZE);
+        (mode, size) = (stx.Mode, (long)stx.Size);
+        regular = (mode & S_IFMT) == S_IFREG;
+        return result == 0;
+    }
+
     /// <summary>The device and inode of the file a path names (the link itself, for a link); false when it names none.</summary>
     internal static bool TryGet(string path, out (ulong Device, ulong Inode) identity)
     {
@@ -370,12 +403,12 @@ internal static unsafe partial class FileIdentity
         return result == 0;
     }
 
-    private static int StatxOrMissing(int dirfd, string path, int flags, LinuxStatx* buffer)
+    private static int StatxOrMissing(int dirfd, string path, int flags, LinuxStatx* buffer, uint mask = STATX_INO)
     {
         *buffer = default;
         try
         {
-            return statx(dirfd, path, flags, STATX_INO, buffer);
+            return statx(dirfd, path, flags, mask, buffer);
         }
         catch (EntryPointNotFoundException)
         {
@@ -407,7 +440,9 @@ internal static unsafe partial class FileIdentity
     {
         [FieldOffset(0)] public uint Mask;
         [FieldOffset(16)] public uint LinkCount;
+        [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Inode;
+        [FieldOffset(40)] public ulong Size;
         [FieldOffset(136)] public uint DeviceMajor;
         [FieldOffset(140)] public uint DeviceMinor;
     }
@@ -420,5 +455,6 @@ internal static unsafe partial class FileIdentity
         [FieldOffset(4)] public ushort Mode;
         [FieldOffset(6)] public ushort LinkCount;
         [FieldOffset(8)] public ulong Inode;
+        [FieldOffset(96)] public long Size;
     }
 }

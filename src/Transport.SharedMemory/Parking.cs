@@ -71,11 +71,16 @@ internal abstract unsafe class Parking
             : WakeMechanism.Doorbell;
     }
 
+    /// <summary>True when <paramref name="chosen"/> is exactly one mechanism and one of <paramref name="offered"/>.</summary>
+    internal static bool IsOffered(WakeMechanism chosen, WakeMechanism offered) =>
+        chosen is WakeMechanism.Futex or WakeMechanism.OsSync or WakeMechanism.Doorbell && (offered & chosen) == chosen;
+
     internal static Parking Create(WakeMechanism mechanism, Action<byte> ringDoorbell) => mechanism switch
     {
         WakeMechanism.Futex => new FutexParking(),
         WakeMechanism.OsSync => new OsSyncParking(),
-        _ => new DoorbellParking(ringDoorbell),
+        WakeMechanism.Doorbell => new DoorbellParking(ringDoorbell),
+        _ => throw new ArgumentOutOfRangeException(nameof(mechanism), mechanism, "Not a single wake mechanism."),
     };
 
     private sealed class FutexParking : Parking

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 
 namespace Sandgrain.Transport.SharedMemory;
 
@@ -73,16 +74,23 @@ internal sealed unsafe class Segment : IDisposable
     /// <exception cref="InvalidDataException">The segment is not a valid segment of this layout; the message names the field, its value and what was expected.</exception>
     internal static Segment Open(string path, int expectedCapacity)
     {
-        var file = new FileStream(path, new FileStreamOptions
+        // The peer names the file: it may be a link, a FIFO or a device it put there. Opened without following a
+        // link or waiting, and mapped only if it is a regular file of exactly the size the capacity needs.
+        var expectedSize = SegmentLayout.SegmentSize(expectedCapacity);
+        SafeFileHandle handle;
+        try
         {
-            Mode = FileMode.Open,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.ReadWrite | FileShare.Delete,
-        });
+            handle = UntrustedFile.OpenRegular(path, FileIdentity.OpenReadWriteNoFollow, expectedSize, out _);
+        }
+        catch (UntrustedFileException e)
+        {
+            throw new InvalidDataException($"Segment '{path}' is refused: {e.Message}.", e);
+        }
+
+        var file = new FileStream(handle, FileAccess.ReadWrite);
         try
         {
             FileLock.LockShared(file.SafeFileHandle, path);
-            var expectedSize = SegmentLayout.SegmentSize(expectedCapacity);
             if (file.Length != expectedSize)
             {
                 throw new InvalidDataException($"Segment '{path}' is {file.Length} bytes; a ring capacity of {expectedCapacity} needs exactly {expectedSize}.");

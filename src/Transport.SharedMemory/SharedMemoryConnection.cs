@@ -33,6 +33,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
     private readonly ILogger _logger;
     private readonly string _address;
     private readonly long _spinTicks;
+    private readonly int _maxReadBatch;
     private readonly Lock _doorbellLock = new();
     private Task _monitoring = Task.CompletedTask;
     private Exception? _shutdownReason;
@@ -53,6 +54,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
         _logger = logger;
         _address = address;
         _spinTicks = (long)(options.SpinDuration.TotalSeconds * Stopwatch.Frequency);
+        _maxReadBatch = options.MaxReadBufferSize;
         _parking = Parking.Create(mechanism, RingDoorbell);
         _producer = new RingProducer(segment.Ring(isClient ? 0 : 1), _parking);
         _consumer = new RingConsumer(segment.Ring(isClient ? 1 : 0), _parking);
@@ -121,12 +123,15 @@ internal sealed class SharedMemoryConnection : PipeConnection
                     break;
                 }
 
-                while (available > 0)
+                // At most MaxReadBufferSize per flush, so that the input pipe holds no more than its limit whatever
+                // ring size the peer asked for; the rest stays in the ring until the application has read.
+                var batch = Math.Min(available, _maxReadBatch);
+                while (batch > 0)
                 {
-                    var memory = writer.GetMemory(Math.Min(available, MaxCopyChunk));
-                    var copied = _consumer.Read(memory.Span, available);
+                    var memory = writer.GetMemory(Math.Min(batch, MaxCopyChunk));
+                    var copied = _consumer.Read(memory.Span, batch);
                     writer.Advance(copied);
-                    available -= copied;
+                    batch -= copied;
                 }
 
                 var flush = writer.FlushAsync();

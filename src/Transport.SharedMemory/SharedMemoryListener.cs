@@ -100,9 +100,18 @@ internal sealed class SharedMemoryListener : IConnectionListener
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or OperationCanceledException or UnauthorizedAccessException or ConnectionResetException)
+        catch (Exception e)
         {
-            SharedMemoryLog.HandshakeRefused(_logger, _endPoint.ToString(), e.Message);
+            // Whatever went wrong (the peer decides what it sends and what it names as its segment), the companion
+            // connection, its thread and its descriptor are released here, and the warning is throttled.
+            if (!_stop.IsCancellationRequested)
+            {
+                var reason = e is OperationCanceledException
+                    ? $"the peer sent no complete handshake within {_transport.HandshakeTimeout.TotalSeconds:0.#} s (SharedMemoryTransportOptions.HandshakeTimeout)"
+                    : $"{e.GetType().Name}: {e.Message}";
+                SharedMemoryLog.HandshakeRefused(_logger, _endPoint.ToString(), reason);
+            }
+
             await companion.DisposeAsync().ConfigureAwait(false);
         }
     }

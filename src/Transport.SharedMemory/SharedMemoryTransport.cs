@@ -143,6 +143,13 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
                 throw new IOException($"The listener at {shm} refused the connection: {reply.Message}");
             }
 
+            // A listener (or whoever wrote the registry record that named it) must not pick how this process waits:
+            // a mechanism this process did not offer may not work here at all (os_sync on Linux is no function).
+            if (!Parking.IsOffered(reply.Mechanism, _mechanisms))
+            {
+                throw new IOException($"The listener at {shm} chose wake mechanism {reply.Mechanism}, which this process did not offer ({_mechanisms}); the connection is refused.");
+            }
+
             var connection = new SharedMemoryConnection(companion, segment, isClient: true, reply.Mechanism, shm.ToString(), _options, _logger);
             connection.Start();
             return connection;
@@ -176,6 +183,11 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         Segment segment;
         try
         {
+            if (hello.Capacity > _options.MaxAcceptedRingCapacity)
+            {
+                throw new InvalidDataException($"The connecting peer asked for rings of {hello.Capacity} bytes; this listener maps at most {_options.MaxAcceptedRingCapacity} (SharedMemoryTransportOptions.MaxAcceptedRingCapacity).");
+            }
+
             segment = Segment.Open(path, hello.Capacity);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
@@ -201,6 +213,9 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
             throw;
         }
     }
+
+    /// <summary>How long a new connection may take to complete its handshake.</summary>
+    internal TimeSpan HandshakeTimeout => _options.HandshakeTimeout;
 
     /// <summary>Removes segment files whose holders are all gone (a process killed mid-handshake leaves one).</summary>
     internal int RemoveStaleSegments()

@@ -10,6 +10,14 @@ public sealed class SharedMemoryTransportOptions
     public int RingCapacity { get; set; } = 1 << 20;
 
     /// <summary>
+    /// The largest ring a connecting client may ask this process's listener to map, per direction: a power of two
+    /// from 4 KiB to 1 GiB, at least <see cref="RingCapacity"/>. A client that asks for more is refused with this
+    /// limit named; without it, any peer could make the listener map two of the largest rings per connection.
+    /// Default 16 MiB.
+    /// </summary>
+    public int MaxAcceptedRingCapacity { get; set; } = 16 << 20;
+
+    /// <summary>
     /// How long a reader with nothing to read (or a writer facing a full ring) spins before it parks.
     /// Spinning costs a CPU core while it lasts and buys the lowest latency; <see cref="TimeSpan.Zero"/> parks
     /// at once, for battery-sensitive apps. Default 50 µs.
@@ -46,6 +54,11 @@ public sealed class SharedMemoryTransportOptions
         if (!SegmentLayout.IsValidCapacity(RingCapacity))
         {
             throw new ArgumentOutOfRangeException(nameof(RingCapacity), RingCapacity, $"SharedMemoryTransportOptions.RingCapacity is {RingCapacity}; it must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes.");
+        }
+
+        if (!SegmentLayout.IsValidCapacity(MaxAcceptedRingCapacity) || MaxAcceptedRingCapacity < RingCapacity)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxAcceptedRingCapacity), MaxAcceptedRingCapacity, $"SharedMemoryTransportOptions.MaxAcceptedRingCapacity is {MaxAcceptedRingCapacity}; it must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes and at least RingCapacity ({RingCapacity}).");
         }
 
         if (SpinDuration < TimeSpan.Zero || SpinDuration > TimeSpan.FromSeconds(1))

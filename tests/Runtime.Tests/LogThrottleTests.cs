@@ -1,3 +1,5 @@
+using Sandgrain.Transport;
+
 namespace Sandgrain.Runtime.Tests;
 
 /// <summary>Warnings a hostile peer can cause are throttled, and what was held back is counted.</summary>

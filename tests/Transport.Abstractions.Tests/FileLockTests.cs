@@ -157,6 +157,9 @@ public sealed class FileLockTests(ITestOutputHelper output)
         Assert.Equal(140, (int)System.Runtime.InteropServices.Marshal.OffsetOf<FileIdentity.LinuxStatx>(nameof(FileIdentity.LinuxStatx.DeviceMinor)));
         Assert.Equal(144, System.Runtime.InteropServices.Marshal.SizeOf<FileIdentity.DarwinStat>());
         Assert.Equal(8, (int)System.Runtime.InteropServices.Marshal.OffsetOf<FileIdentity.DarwinStat>(nameof(FileIdentity.DarwinStat.Inode)));
+        Assert.Equal(96, (int)System.Runtime.InteropServices.Marshal.OffsetOf<FileIdentity.DarwinStat>(nameof(FileIdentity.DarwinStat.Size)));
+        Assert.Equal(28, (int)System.Runtime.InteropServices.Marshal.OffsetOf<FileIdentity.LinuxStatx>(nameof(FileIdentity.LinuxStatx.Mode)));
+        Assert.Equal(40, (int)System.Runtime.InteropServices.Marshal.OffsetOf<FileIdentity.LinuxStatx>(nameof(FileIdentity.LinuxStatx.Size)));
 
         // And the identity read through them tells two hard links of one file from another file.
         using var test = new TestContainer();

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Sandgrain.Runtime;
+namespace Sandgrain.Transport;
 
 /// <summary>
 /// Lets a burst of warnings through and then one a window: a peer that opens thousands of bad connections must

@@ -1,0 +1,217 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Sandgrain.Transport.Conformance;
+
+namespace Sandgrain.Transport.SharedMemory.Tests;
+
+/// <summary>
+/// Peers of the shared-memory transport that lie in its handshake: a listener that picks how the client must wait, a
+/// client that asks for enormous rings or names a FIFO as its segment, clients that never finish. Each is a raw
+/// socket doing exactly what an attacker would; each fails one connection and costs nothing that stays.
+/// </summary>
+public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
+    private readonly TestContainer _container = new();
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private string ShmFolder => Path.Combine(_container.Container.SandgrainPath, SharedMemoryTransport.Folder);
+
+    [Fact]
+    public async Task ListenerThatChoosesAWakeMechanismTheClientDidNotOffer_IsRefused()
+    {
+        // On Linux the client offers futex and the doorbell; os_sync (macOS) would be a call through a null
+        // function pointer here. On macOS the client offers os_sync and the doorbell, and futex is the stranger.
+        var foreign = OperatingSystem.IsLinux() ? (byte)WakeMechanism.OsSync : (byte)WakeMechanism.Futex;
+        var transport = new SharedMemoryTransport(_container.Container);
+        var endpoint = (SharedMemoryEndPoint)transport.CreateEndPoint(transport.CreateUniqueAddress());
+        Directory.CreateDirectory(ShmFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        using var hostile = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        hostile.Bind(new UnixDomainSocketEndPoint(endpoint.Companion.Path));
+        hostile.Listen();
+        var answering = Task.Run(async () =>
+        {
+            using var peer = await hostile.AcceptAsync(Token);
+            var hello = new byte[14];
+            await peer.ReceiveAsync(hello, Token);
+            var reply = new byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(reply, Handshake.Magic);
+            reply[4] = 0;
+            reply[5] = foreign;
+            await peer.SendAsync(reply, Token);
+            await peer.ReceiveAsync(new byte[256], Token);
+        }, Token);
+
+        var e = await Assert.ThrowsAsync<IOException>(() => transport.ConnectAsync(endpoint, Token).AsTask());
+        output.WriteLine(e.Message);
+        Assert.Contains("did not offer", e.Message, StringComparison.Ordinal);
+        await answering.WaitAsync(Unexpected, Token);
+        Assert.Empty(Directory.GetFiles(ShmFolder, "*.seg"));
+    }
+
+    [Fact]
+    public async Task ClientThatAsksForRingsOverTheLimit_IsRefused_NamingTheOption()
+    {
+        var transport = new SharedMemoryTransport(_container.Container, new SharedMemoryTransportOptions { MaxAcceptedRingCapacity = 1 << 20 });
+        var endpoint = (SharedMemoryEndPoint)transport.CreateEndPoint(transport.CreateUniqueAddress());
+        await using var listener = await transport.BindAsync(endpoint, Token);
+        using var raw = await ConnectRawAsync(endpoint);
+        await raw.SendAsync(Hello(1 << 30, "0123456789abcdef.seg"), Token);
+        var (accepted, message) = await ReadReplyAsync(raw);
+        output.WriteLine(message);
+        Assert.False(accepted);
+        Assert.Contains("SharedMemoryTransportOptions.MaxAcceptedRingCapacity", message, StringComparison.Ordinal);
+        Assert.Contains((1 << 30).ToString(System.Globalization.CultureInfo.InvariantCulture), message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HandshakesNamingAFifoAsTheSegment_FailEach_AndLeaveNoThreadOrDescriptorBehind()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "counts descriptors in /proc/self/fd (Linux)");
+        var transport = new SharedMemoryTransport(_container.Container);
+        var endpoint = (SharedMemoryEndPoint)transport.CreateEndPoint(transport.CreateUniqueAddress());
+        await using var listener = await transport.BindAsync(endpoint, Token);
+        await RoundAsync(0);
+        var threads = Process.GetCurrentProcess().Threads.Count;
+        var descriptors = Directory.GetFiles("/proc/self/fd").Length;
+
+        for (var i = 1; i <= 50; i++)
+        {
+            await RoundAsync(i);
+        }
+
+        // The listener lets go of each failed handshake's companion connection, its thread and its descriptor.
+        var deadline = Stopwatch.StartNew();
+        while (Directory.GetFiles("/proc/self/fd").Length > descriptors + 5 && deadline.Elapsed < Unexpected)
+        {
+            await Task.Delay(20, Token);
+        }
+
+        Process.GetCurrentProcess().Refresh();
+        var threadsAfter = Process.GetCurrentProcess().Threads.Count;
+        var descriptorsAfter = Directory.GetFiles("/proc/self/fd").Length;
+        output.WriteLine($"threads {threads} → {threadsAfter}, descriptors {descriptors} → {descriptorsAfter}");
+        Assert.True(descriptorsAfter <= descriptors + 5, $"{descriptorsAfter - descriptors} descriptors more after 50 failed handshakes");
+        Assert.True(threadsAfter <= threads + 10, $"{threadsAfter - threads} threads more after 50 failed handshakes");
+
+        async Task RoundAsync(int round)
+        {
+            var name = $"{round:x16}.seg";
+            var fifo = Path.Combine(ShmFolder, name);
+            MakeFifo(fifo);
+            using var raw = await ConnectRawAsync(endpoint);
+            await raw.SendAsync(Hello(1 << 20, name), Token);
+            var (accepted, message) = await ReadReplyAsync(raw);
+            Assert.False(accepted);
+            Assert.Contains("not a regular file", message, StringComparison.Ordinal);
+            File.Delete(fifo);
+        }
+    }
+
+    [Fact]
+    public async Task SilentClients_AreClosedAtTheHandshakeTimeout_WithThrottledWarningsThatSaySo()
+    {
+        using var logs = new CapturingLoggerFactory();
+        var transport = new SharedMemoryTransport(_container.Container, new SharedMemoryTransportOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(300) }, logs);
+        var endpoint = (SharedMemoryEndPoint)transport.CreateEndPoint(transport.CreateUniqueAddress());
+        await using var listener = await transport.BindAsync(endpoint, Token);
+        var silent = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                silent.Add(await ConnectRawAsync(endpoint));
+            }
+
+            foreach (var raw in silent)
+            {
+                Assert.Equal(0, await raw.ReceiveAsync(new byte[64], Token).AsTask().WaitAsync(Unexpected, Token));
+            }
+        }
+        finally
+        {
+            silent.ForEach(s => s.Dispose());
+        }
+
+        var refused = logs.Messages.Where(m => m.Contains("Refused a shared-memory connection", StringComparison.Ordinal)).ToList();
+        output.WriteLine($"{refused.Count} warnings for 100 silent clients; first: {refused.FirstOrDefault()}");
+        Assert.InRange(refused.Count, 1, 60);
+        Assert.All(refused, m => Assert.Contains("SharedMemoryTransportOptions.HandshakeTimeout", m, StringComparison.Ordinal));
+    }
+
+    public void Dispose() => _container.Dispose();
+
+    private static async Task<Socket> ConnectRawAsync(SharedMemoryEndPoint endpoint)
+    {
+        var raw = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await raw.ConnectAsync(new UnixDomainSocketEndPoint(endpoint.Companion.Path), Token);
+        return raw;
+    }
+
+    /// <summary>A client hello: magic, version, mechanisms (futex and doorbell), capacity, segment name.</summary>
+    private static byte[] Hello(int capacity, string segmentName)
+    {
+        var name = Encoding.ASCII.GetBytes(segmentName);
+        var hello = new byte[14 + name.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(hello, Handshake.Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(4), Handshake.Version);
+        hello[6] = (byte)(WakeMechanism.Futex | WakeMechanism.Doorbell);
+        BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(8), capacity);
+        BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(12), (ushort)name.Length);
+        name.CopyTo(hello, 14);
+        return hello;
+    }
+
+    private static async Task<(bool Accepted, string Message)> ReadReplyAsync(Socket raw)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[2048];
+        while (received.Count < 8 || received.Count < 8 + BinaryPrimitives.ReadUInt16LittleEndian(received.ToArray().AsSpan(6)))
+        {
+            var n = await raw.ReceiveAsync(buffer, Token).AsTask().WaitAsync(Unexpected, Token);
+            Assert.True(n > 0, "the listener closed without a reply");
+            received.AddRange(buffer.AsSpan(0, n));
+        }
+
+        var bytes = received.ToArray();
+        return (bytes[4] == 0, Encoding.UTF8.GetString(bytes, 8, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(6))));
+    }
+
+    private static void MakeFifo(string path)
+    {
+        using var mkfifo = Process.Start("mkfifo", [path])!;
+        mkfifo.WaitForExit();
+        Assert.Equal(0, mkfifo.ExitCode);
+    }
+
+    private sealed class CapturingLoggerFactory : ILoggerFactory
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        internal IReadOnlyList<string> Messages => [.. _messages];
+
+        public ILogger CreateLogger(string categoryName) => new Logger(_messages);
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(System.Collections.Concurrent.ConcurrentQueue<string> messages) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) => messages.Enqueue(formatter(state, exception));
+        }
+    }
+}
