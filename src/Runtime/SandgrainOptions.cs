@@ -47,10 +47,18 @@ public sealed class SandgrainOptions
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Connections each listener holds at once, counted from accept (before the handshake); one more is refused
-    /// with its reason and closed at once. Default 256.
+    /// Authenticated connections each listener holds at once; a connection accepted while it is full is refused
+    /// with its reason and closed at once, before its handshake. Connections still in their handshake do not count
+    /// here (see <see cref="MaxPendingHandshakes"/>), so silent peers cannot lock out group members. Default 256.
     /// </summary>
     public int MaxConnections { get; set; } = 256;
+
+    /// <summary>
+    /// Connections each listener lets be in their handshake at once. When one more arrives, the one that has waited
+    /// longest is dropped (a group member completes its handshake in about a millisecond; a silent or slow peer is
+    /// what waits). Default 32.
+    /// </summary>
+    public int MaxPendingHandshakes { get; set; } = 32;
 
     /// <summary>
     /// Requests one connection may have running in this silo at once; one more fails at once with
@@ -121,6 +129,11 @@ public sealed class SandgrainOptions
         if (MaxConnections < 1)
         {
             return $"Sandgrain:MaxConnections is {MaxConnections}; it must be at least 1.";
+        }
+
+        if (MaxPendingHandshakes < 1)
+        {
+            return $"Sandgrain:MaxPendingHandshakes is {MaxPendingHandshakes}; it must be at least 1.";
         }
 
         if (MaxInFlightRequestsPerConnection < 1)

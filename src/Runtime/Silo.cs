@@ -150,7 +150,7 @@ internal sealed class Silo(
 
     private async Task AcceptLoopAsync(IConnectionListener listener)
     {
-        var open = new StrongBox<int>();
+        var slots = connections.NewInboundSlots();
         var address = listener.EndPoint.ToString()!;
         while (true)
         {
@@ -169,7 +169,7 @@ internal sealed class Silo(
                 return;
             }
 
-            _ = connections.AcceptAsync(connection, open, address);
+            _ = connections.AcceptAsync(connection, slots, address);
         }
     }
 }

@@ -102,6 +102,38 @@ public abstract class PeerFaultTests(LimitedSiloFixture silo)
     }
 
     [Fact]
+    public async Task SilentConnectionsPastTheHandshakeBudget_DropTheOldest_AndAGroupMemberStillGetsIn()
+    {
+        // Twice MaxConnections peers that connect and never say a word: they fill the handshake budget, not the
+        // budget of authenticated connections, and each new one pushes out the one that has waited longest.
+        var silent = new List<ConnectionContext>();
+        try
+        {
+            for (var i = 0; i < 2 * LimitedSiloFixture.MaxConnections; i++)
+            {
+                var connection = await ProtocolFaultTests.ConnectTransportAsync(silo);
+                Assert.Equal(FrameKind.Hello, (await ProtocolFaultTests.ReadFrameAsync(connection)).Kind);
+                silent.Add(connection);
+            }
+
+            // The oldest were dropped to make room for the newer ones.
+            await ProtocolFaultTests.AssertClosedAsync(silent[0]);
+
+            // A group member connecting now gets in at once, though the silent ones are still there.
+            using var member = await StartClientAsync();
+            Assert.Equal(1, await member.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("member-" + Guid.NewGuid().ToString("N")).Add(1));
+            await member.StopAsync(Token);
+        }
+        finally
+        {
+            foreach (var connection in silent)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task RuntimeRefusedByAFullListener_FailsTheCall_NamingTheLimit()
     {
         await silo.Factory.GetGrain<ICounterActor>("full").Add(1);

@@ -136,12 +136,14 @@ public abstract class LimitedSiloFixture : SiloFixture
     public const int MaxConnections = 6;
     public const int MaxInFlight = 4;
     public const int MaxActivations = 20;
+    public const int MaxPendingHandshakes = 4;
 
     protected override string[] ExtraSiloArguments =>
     [
         "--Sandgrain:MaxConnections=" + MaxConnections,
         "--Sandgrain:MaxInFlightRequestsPerConnection=" + MaxInFlight,
         "--Sandgrain:MaxActivations=" + MaxActivations,
+        "--Sandgrain:MaxPendingHandshakes=" + MaxPendingHandshakes,
         "--Sandgrain:HandshakeTimeout=00:00:02",
     ];
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Sandgrain.Runtime.Discovery;
@@ -62,35 +61,70 @@ internal sealed class ConnectionManager(SandgrainOptions options, ConnectionSett
         }
     }
 
+    /// <summary>The budgets of one listener, made once per listener.</summary>
+    internal InboundSlots NewInboundSlots() => new(options.MaxConnections, options.MaxPendingHandshakes);
+
     /// <summary>
-    /// Serves an incoming connection; one over <see cref="SandgrainOptions.MaxConnections"/> on its listener is
-    /// refused before its handshake, so it costs no more than its accept.
+    /// Serves an incoming connection. One accepted while its listener holds <see cref="SandgrainOptions.MaxConnections"/>
+    /// authenticated connections is refused before its handshake, so it costs no more than its accept; one that
+    /// arrives while <see cref="SandgrainOptions.MaxPendingHandshakes"/> are in their handshake drops the oldest of them.
     /// </summary>
-    internal async Task AcceptAsync(ConnectionContext connection, StrongBox<int> open, string address)
+    internal async Task AcceptAsync(ConnectionContext connection, InboundSlots slots, string address)
     {
-        var count = Interlocked.Increment(ref open.Value);
+        if (!slots.TryBeginHandshake(connection, out var place, out var dropped))
+        {
+            await RefuseFullAsync(connection, address).ConfigureAwait(false);
+            return;
+        }
+
+        if (dropped is not null)
+        {
+            RuntimeLog.InboundRefused(logger, $"dropped the connection at {address} that had waited longest in its handshake: {options.MaxPendingHandshakes} connections were in their handshake (Sandgrain:MaxPendingHandshakes)");
+            dropped.Abort(new ConnectionAbortedException($"Dropped: {options.MaxPendingHandshakes} connections were in their handshake and this one had waited longest (Sandgrain:MaxPendingHandshakes)."));
+        }
+
+        string remote;
         try
         {
-            if (count > options.MaxConnections)
+            remote = await Handshake.RunAsync(connection, settings, expectedSiloId: null, initiator: false, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ProtocolViolationException or PeerRefusalException or IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)
+        {
+            // Dropped connections were reported when they were dropped; the handshake disposed the connection.
+            if (place!.List is not null)
             {
-                var reason = $"silo {settings.LocalSiloId} already holds {options.MaxConnections} connections at {address}; connection {count} is over the limit of {options.MaxConnections} (Sandgrain:MaxConnections)";
-                RuntimeLog.InboundRefused(logger, reason);
-                await Handshake.RefuseAsync(connection, reason).ConfigureAwait(false);
-                return;
+                RuntimeLog.InboundRefused(logger, e.Message);
             }
 
-            var remote = await Handshake.RunAsync(connection, settings, expectedSiloId: null, initiator: false, CancellationToken.None).ConfigureAwait(false);
-            await using var silo = Track(new SiloConnection(connection, settings, remote, remoteHelper: null));
-            await silo.Closed.ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is ProtocolViolationException or PeerRefusalException)
-        {
-            RuntimeLog.InboundRefused(logger, e.Message);
+            return;
         }
         finally
         {
-            Interlocked.Decrement(ref open.Value);
+            slots.EndHandshake(place!);
         }
+
+        if (!slots.TryAuthenticate())
+        {
+            await RefuseFullAsync(connection, address).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await using var silo = Track(new SiloConnection(connection, settings, remote, remoteHelper: null));
+            await silo.Closed.ConfigureAwait(false);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    private async Task RefuseFullAsync(ConnectionContext connection, string address)
+    {
+        var reason = $"silo {settings.LocalSiloId} already holds {options.MaxConnections} connections at {address}; one more is over the limit of {options.MaxConnections} (Sandgrain:MaxConnections)";
+        RuntimeLog.InboundRefused(logger, reason);
+        await Handshake.RefuseAsync(connection, reason).ConfigureAwait(false);
     }
 
     /// <summary>Says goodbye on every connection, waiting at most <paramref name="timeout"/>.</summary>
