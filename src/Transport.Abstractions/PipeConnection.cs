@@ -92,6 +92,19 @@ internal abstract class PipeConnection : ConnectionContext
         OnStarted();
     }
 
+    /// <summary>
+    /// Starts the send loop now and the receive loop once <paramref name="readable"/> says the peer has sent
+    /// something (or hung up): a peer that stays silent costs no thread of its own. The task it is given is
+    /// cancelled when the connection closes first; the receive loop then runs inline to end the input (its socket is
+    /// shut down by then, so nothing in it waits).
+    /// </summary>
+    internal void StartWhenReadable(Func<CancellationToken, Task> readable)
+    {
+        _sending = SendLoopAsync();
+        OnStarted();
+        _receiving = ReceiveWhenReadableAsync(readable(_closed.Token));
+    }
+
     /// <inheritdoc />
     public sealed override void Abort(ConnectionAbortedException abortReason) => Stop(abortReason);
 
@@ -159,6 +172,21 @@ internal abstract class PipeConnection : ConnectionContext
         {
             _ = SignalClosed("both directions ended");
         }
+    }
+
+    private async Task ReceiveWhenReadableAsync(Task readable)
+    {
+        try
+        {
+            await readable.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            ReceiveLoop();
+            return;
+        }
+
+        await StartReceiveThread(ReceiveThreadName, ReceiveLoop).ConfigureAwait(false);
     }
 
     /// <summary>Runs a connection's receive loop on a thread of its own, which may block; the task completes when it ends.</summary>

@@ -16,6 +16,7 @@ internal sealed class UnixSocketListener : IConnectionListener
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private int _unbound;
+    private int _failures;
 
     internal UnixSocketListener(UnixSocketTransport transport, UnixSocketEndPoint endPoint, Socket socket, ILogger logger)
     {
@@ -42,10 +43,35 @@ internal sealed class UnixSocketListener : IConnectionListener
             }
             catch (SocketException e)
             {
-                // Per-connection failures (a peer that vanished mid-accept, descriptor exhaustion) must not end the listener.
-                UnixSocketLog.AcceptFailed(_logger, _endPoint.ToString(), e);
-                await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+                // Per-connection failures (a peer that vanished mid-accept) and running out of descriptors (EMFILE,
+                // ENFILE: every accept fails at once until some close) must not end the listener, spin it, or flood
+                // the log: one warning per run of failures, and a pause that grows to 1 s between tries.
+                if (_failures++ == 0)
+                {
+                    UnixSocketLog.AcceptFailed(_logger, _endPoint.ToString(), e.SocketErrorCode, e.Message);
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(10 << Math.Min(_failures - 1, 7), 1_000)), cancellationToken).ConfigureAwait(false);
                 continue;
+            }
+
+            // Every thread the runtime starts needs descriptors of its own (.NET aborts the process with "Out of
+            // memory." when it cannot get them), so connections are refused well before the limit, not at it.
+            if (DescriptorHeadroom.IsNearLimit(accepted, out var descriptor, out var limit, out var reserve))
+            {
+                accepted.Dispose();
+                if (_failures++ == 0)
+                {
+                    UnixSocketLog.NearDescriptorLimit(_logger, _endPoint.ToString(), descriptor, limit, reserve);
+                }
+
+                continue;
+            }
+
+            if (_failures > 0)
+            {
+                UnixSocketLog.AcceptingAgain(_logger, _endPoint.ToString(), _failures);
+                _failures = 0;
             }
 
             var connection = _transport.Accept(accepted, _endPoint);

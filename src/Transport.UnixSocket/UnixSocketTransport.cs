@@ -32,6 +32,9 @@ public sealed class UnixSocketTransport : ISandgrainTransport
 
     private const string BindLockName = ".bind.lock";
 
+    /// <summary>One thread for the whole process watches accepted connections that have not said anything yet.</summary>
+    private static readonly Lazy<ReadinessWatcher> s_silentAccepted = new(() => new ReadinessWatcher());
+
     private readonly UnixSocketTransportOptions _options;
     private readonly SandboxPlatform _alsoChecked;
     private readonly ILogger _logger;
@@ -251,8 +254,9 @@ public sealed class UnixSocketTransport : ISandgrainTransport
             return null;
         }
 
+        // Its receive thread starts once the peer has said something: silent connections cost no thread.
         var connection = new UnixSocketConnection(accepted, peer, endPoint.ToString(), endPoint, null, _options, _logger);
-        connection.Start();
+        connection.StartWhenReadable(token => s_silentAccepted.Value.WaitReadableAsync(accepted, token));
         return connection;
     }
 

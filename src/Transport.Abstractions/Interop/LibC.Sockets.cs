@@ -45,6 +45,23 @@ internal static partial class LibC
     [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
     internal static unsafe partial int Connect(int fd, byte* address, uint length);
 
+    /// <summary><c>struct rlimit</c>: two <c>rlim_t</c> (64-bit on LP64 Linux and macOS).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    // <sys/resource.h>: RLIMIT_NOFILE is 7 on Linux, 8 on macOS.
+    internal static int RLIMIT_NOFILE => OperatingSystem.IsMacOS() ? 8 : 7;
+
+    [LibraryImport(Lib, EntryPoint = "getrlimit", SetLastError = true)]
+    internal static unsafe partial int GetRLimit(int resource, RLimit* limit);
+
+    [LibraryImport(Lib, EntryPoint = "socketpair", SetLastError = true)]
+    internal static unsafe partial int SocketPair(int domain, int type, int protocol, int* pair);
+
     [LibraryImport(Lib, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, byte* buffer, nuint length, int flags);
 
