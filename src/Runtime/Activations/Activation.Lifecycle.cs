@@ -139,6 +139,12 @@ internal sealed partial class Activation
     /// <summary>Runs <c>OnActivateAsync</c> once; a failure ends this activation so that the next call tries a new one.</summary>
     private Task EnsureActivatedAsync()
     {
+        // Activated once and for good: every later request passes here without the lock.
+        if (Volatile.Read(ref _activated) is { IsCompletedSuccessfully: true } activated)
+        {
+            return activated;
+        }
+
         lock (_lock)
         {
             _activated ??= ActivateAsync();

@@ -125,8 +125,18 @@ internal sealed class FrameWriter : IDisposable
                 return Task.CompletedTask;
             }
 
-            _space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _space.Task;
+            var space = _space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            // The writer looks for a waiter without the lock: look at the queue again after the store, with a
+            // full fence between, so that room made just now is never missed.
+            Interlocked.MemoryBarrier();
+            if (QueuedBytes <= _settings.MaxQueuedBytes || Volatile.Read(ref _failure) is not null)
+            {
+                _space = null;
+                space.TrySetResult();
+            }
+
+            return space.Task;
         }
     }
 
@@ -268,37 +278,4 @@ internal sealed class FrameWriter : IDisposable
 
     private static bool IsWriteFailure(Exception e) =>
         e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException or ObjectDisposedException or ActorUnavailableException or OperationCanceledException;
-
-    /// <summary>A frame queued behind a flush in progress, with its own copy of the bytes.</summary>
-    private sealed class OutgoingFrame : IDisposable
-    {
-        private OutgoingFrame(FrameKind kind, PooledBuffer bytes, bool holdsSlot)
-        {
-            Kind = kind;
-            Bytes = bytes;
-            HoldsSlot = holdsSlot;
-        }
-
-        internal FrameKind Kind { get; }
-
-        internal PooledBuffer Bytes { get; }
-
-        internal bool HoldsSlot { get; }
-
-        internal static OutgoingFrame Copy(FrameKind kind, ReadOnlySpan<byte> header, ReadOnlySpan<byte> body, bool holdsSlot)
-        {
-            var bytes = PooledBuffer.Rent(header.Length + body.Length);
-            header.CopyTo(bytes.GetSpan(header.Length));
-            bytes.Advance(header.Length);
-            if (!body.IsEmpty)
-            {
-                body.CopyTo(bytes.GetSpan(body.Length));
-                bytes.Advance(body.Length);
-            }
-
-            return new OutgoingFrame(kind, bytes, holdsSlot);
-        }
-
-        public void Dispose() => Bytes.Dispose();
-    }
 }

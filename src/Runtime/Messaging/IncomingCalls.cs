@@ -56,14 +56,25 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
                 return Task.CompletedTask;
             }
 
-            _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _room.Task;
+            var room = _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            // Answers look for a waiter without the lock (see Answered): look at the bytes again after the store,
+            // with a full fence between, so that an answer that has just made room is never missed.
+            Interlocked.MemoryBarrier();
+            if (BytesInFlight <= settings.MaxQueuedBytes)
+            {
+                _room = null;
+                room.TrySetResult();
+            }
+
+            return room.Task;
         }
     }
 
     private void Answered(long bytes)
     {
-        if (Interlocked.Add(ref _bytesInFlight, -bytes) > settings.MaxQueuedBytes)
+        // Nobody waits for room nearly always: then no lock (every answer passes here).
+        if (Interlocked.Add(ref _bytesInFlight, -bytes) > settings.MaxQueuedBytes || Volatile.Read(ref _room) is null)
         {
             return;
         }
