@@ -20,21 +20,18 @@ public sealed class FrameWriterTests
     private const int Bursts = 400;
     private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
 
+    /// <summary>What a writer needs of its connection: limits and a clock (no secret, no handler: it only writes).</summary>
+    private static readonly ConnectionSettings Settings = new("local", null!, 1 << 20, 64, 64 << 20, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), null!, TimeProvider.System, NullLogger.Instance);
+
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task ConcurrentBursts_AllArrive_InEachSendersOrder_WithoutALaterWrite()
     {
-        using var container = new TestContainer();
-        var transport = new UnixSocketTransport(container.Container);
-        await using var listener = await transport.BindAsync(transport.CreateEndPoint(transport.CreateUniqueAddress()), Token);
-        var accepting = listener.AcceptAsync(Token).AsTask();
-        await using var client = await transport.ConnectAsync(listener.EndPoint, Token);
-        await using var server = (await accepting.WaitAsync(Unexpected, Token))!;
-
+        await using var pair = await SocketPair.ConnectAsync();
+        var (client, server) = (pair.Client, pair.Server);
         var failures = new List<Exception>();
-        var settings = new ConnectionSettings("local", null!, 1 << 20, 64, 64 << 20, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), null!, TimeProvider.System, NullLogger.Instance);
-        using var writer = new FrameWriter(client.Transport.Output, settings, () => "peer", e => { lock (failures) { failures.Add(e); } }, _ => { });
+        using var writer = new FrameWriter(client.Transport.Output, Settings, () => "peer", e => { lock (failures) { failures.Add(e); } }, _ => { });
         var received = new Received(Senders);
         var reading = ReadAllAsync(server.Transport.Input, received);
 
@@ -69,14 +66,9 @@ public sealed class FrameWriterTests
     [Fact]
     public async Task FrameQueuedJustAsTheWriterLetsGo_IsSentWithoutALaterWrite()
     {
-        using var container = new TestContainer();
-        var transport = new UnixSocketTransport(container.Container);
-        await using var listener = await transport.BindAsync(transport.CreateEndPoint(transport.CreateUniqueAddress()), Token);
-        var accepting = listener.AcceptAsync(Token).AsTask();
-        await using var client = await transport.ConnectAsync(listener.EndPoint, Token);
-        await using var server = (await accepting.WaitAsync(Unexpected, Token))!;
-        var settings = new ConnectionSettings("local", null!, 1 << 20, 64, 64 << 20, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), null!, TimeProvider.System, NullLogger.Instance);
-        using var writer = new FrameWriter(client.Transport.Output, settings, () => "peer", e => Assert.Fail(e.Message), _ => { });
+        await using var pair = await SocketPair.ConnectAsync();
+        var (client, server) = (pair.Client, pair.Server);
+        using var writer = new FrameWriter(client.Transport.Output, Settings, () => "peer", e => Assert.Fail(e.Message), _ => { });
         var received = new Received(2);
         var reading = ReadAllAsync(server.Transport.Input, received);
 
@@ -123,6 +115,36 @@ public sealed class FrameWriterTests
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>A real Unix-socket connection in this process: the writer writes to one end, the test reads the other.</summary>
+    private sealed class SocketPair : IAsyncDisposable
+    {
+        private readonly TestContainer _container = new();
+        private Microsoft.AspNetCore.Connections.IConnectionListener? _listener;
+
+        internal Microsoft.AspNetCore.Connections.ConnectionContext Client { get; private set; } = null!;
+
+        internal Microsoft.AspNetCore.Connections.ConnectionContext Server { get; private set; } = null!;
+
+        internal static async Task<SocketPair> ConnectAsync()
+        {
+            var pair = new SocketPair();
+            var transport = new UnixSocketTransport(pair._container.Container);
+            pair._listener = await transport.BindAsync(transport.CreateEndPoint(transport.CreateUniqueAddress()), Token);
+            var accepting = pair._listener.AcceptAsync(Token).AsTask();
+            pair.Client = await transport.ConnectAsync(pair._listener.EndPoint, Token);
+            pair.Server = (await accepting.WaitAsync(Unexpected, Token))!;
+            return pair;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Server.DisposeAsync();
+            await _listener!.DisposeAsync();
+            _container.Dispose();
         }
     }
 
