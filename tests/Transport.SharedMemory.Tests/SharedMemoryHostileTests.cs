@@ -12,6 +12,7 @@ namespace Sandgrain.Transport.SharedMemory.Tests;
 /// client that asks for enormous rings or names a FIFO as its segment, clients that never finish. Each is a raw
 /// socket doing exactly what an attacker would; each fails one connection and costs nothing that stays.
 /// </summary>
+[Collection(nameof(DescriptorCountingCollection))]
 public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
@@ -86,7 +87,7 @@ public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDispos
 
         // The listener lets go of each failed handshake's companion connection, its thread and its descriptor.
         var deadline = Stopwatch.StartNew();
-        while (Directory.GetFiles("/proc/self/fd").Length > descriptors + 5 && deadline.Elapsed < Unexpected)
+        while (Directory.GetFiles("/proc/self/fd").Length > descriptors + 20 && deadline.Elapsed < Unexpected)
         {
             await Task.Delay(20, Token);
         }
@@ -95,8 +96,10 @@ public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDispos
         var threadsAfter = Process.GetCurrentProcess().Threads.Count;
         var descriptorsAfter = Directory.GetFiles("/proc/self/fd").Length;
         output.WriteLine($"threads {threads} → {threadsAfter}, descriptors {descriptors} → {descriptorsAfter}");
-        Assert.True(descriptorsAfter <= descriptors + 5, $"{descriptorsAfter - descriptors} descriptors more after 50 failed handshakes");
-        Assert.True(threadsAfter <= threads + 10, $"{threadsAfter - threads} threads more after 50 failed handshakes");
+        // A leak costs one of each per handshake (50); what else the runtime opens meanwhile (timers, pool
+        // threads and their pipes) is a handful.
+        Assert.True(descriptorsAfter <= descriptors + 20, $"{descriptorsAfter - descriptors} descriptors more after 50 failed handshakes");
+        Assert.True(threadsAfter <= threads + 20, $"{threadsAfter - threads} threads more after 50 failed handshakes");
 
         async Task RoundAsync(int round)
         {
@@ -215,3 +218,7 @@ public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDispos
         }
     }
 }
+
+/// <summary>Tests that count this process's descriptors and threads run alone, not beside tests that open their own.</summary>
+[CollectionDefinition(nameof(DescriptorCountingCollection), DisableParallelization = true)]
+public sealed class DescriptorCountingCollection;

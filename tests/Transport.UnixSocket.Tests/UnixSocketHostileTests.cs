@@ -8,6 +8,7 @@ namespace Sandgrain.Transport.UnixSocket.Tests;
 /// Peers that connect and say nothing, by the thousand, as a flood would: each costs the listener a descriptor and
 /// a slot in the one thread that waits for first bytes, never a thread of its own, and the listener keeps serving.
 /// </summary>
+[Collection(nameof(ThreadCountingCollection))]
 public sealed class UnixSocketHostileTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
@@ -82,3 +83,7 @@ public sealed class UnixSocketHostileTests(ITestOutputHelper output) : IDisposab
         connection.Transport.Input.AdvanceTo(read.Buffer.End);
     }
 }
+
+/// <summary>Tests that count this process's threads run alone, not beside tests that start their own.</summary>
+[CollectionDefinition(nameof(ThreadCountingCollection), DisableParallelization = true)]
+public sealed class ThreadCountingCollection;

@@ -117,10 +117,20 @@ internal static class Handshake
         }
         finally
         {
-            // Closed, not aborted: the refusal stays readable for the peer after the connection ends.
+            // Closed, not aborted: the refusal stays readable for the peer after the connection ends. Disposing
+            // discards what the transport has not sent yet, so the refusal is given until the peer, having read it,
+            // closes its end (at most a second: a peer that never closes gets no more of our time than that).
             await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await WaitClosedAsync(connection, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
             await connection.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private static async Task WaitClosedAsync(ConnectionContext connection, TimeSpan within)
+    {
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = connection.ConnectionClosed.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), closed);
+        await Task.WhenAny(closed.Task, Task.Delay(within)).ConfigureAwait(false);
     }
 
     /// <summary>The refusal a peer sent before closing, if it is in the input within a moment; otherwise null.</summary>
