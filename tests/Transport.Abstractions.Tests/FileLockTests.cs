@@ -2,6 +2,9 @@ using Sandgrain.Transport.Conformance;
 
 namespace Sandgrain.Transport.Abstractions.Tests;
 
+// Alone: a process started by a test running beside these holds every descriptor of this process, locks
+// included, between its fork and its exec, so a lock released here can look held for that instant.
+[Collection(nameof(FileLockCollection))]
 public sealed class FileLockTests(ITestOutputHelper output)
 {
     [Fact]
@@ -187,3 +190,7 @@ public sealed class FileLockTests(ITestOutputHelper output)
         public void Dispose() => Handle.Dispose();
     }
 }
+
+/// <summary>Lock tests run alone (see <see cref="FileLockTests"/>).</summary>
+[CollectionDefinition(nameof(FileLockCollection), DisableParallelization = true)]
+public sealed class FileLockCollection;
