@@ -74,7 +74,10 @@ internal sealed class Silo(
         if (identity.IdleExit is { } idle)
         {
             // Seed 001: a shared helper exits when no client is left, and is launched again on the next call.
+            // Idle from the moment it is registered, not from its construction: a helper that was slow to start
+            // (a loaded machine) must not exit before the caller that launched it has had a chance to connect.
             var check = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 20, 5_000));
+            Volatile.Write(ref _idleSince, time.GetTimestamp());
             _idleTimer = time.CreateTimer(_ => CheckIdle(idle), null, check, check);
         }
     }

@@ -42,6 +42,28 @@ public sealed class HelperLifecycleTests : IDisposable
         Programs.Kill(second.ProcessId);
     }
 
+    [Fact]
+    public async Task HelperThatStartsSlowerThanItsIdleTimeout_IsIdleFromItsRegistration_NotFromItsConstruction()
+    {
+        // The helper's start takes 2.5 s, longer than its 2 s idle timeout. Counted from its construction it would be
+        // idle at its first check (0.5 s after registering), before the caller that launched it could connect.
+        using var client = await TestClients.StartAsync(TestClients.Arguments(
+            _container,
+            "unix",
+            "--Sandgrain:Helpers:Tests:Executable=" + Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"),
+            "--Sandgrain:Helpers:Tests:Arguments:0=--Test:SlowStartMs=2500",
+            "--Sandgrain:Helpers:Tests:ActorTypes:0=ICounterActor",
+            "--Sandgrain:Helpers:Tests:IdleTimeout=00:00:02",
+            "--Sandgrain:Helpers:Tests:StartTimeout=00:00:30"));
+        var silos = client.Services.GetRequiredService<ISiloDirectory>();
+        var started = await silos.StartHelperAsync("Tests", Token);
+        await Task.Delay(TimeSpan.FromMilliseconds(1200), Token);
+        Assert.Contains(silos.LiveSilos(), s => s.ProcessId == started.ProcessId);
+        Assert.Equal(1, await client.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("slow").Add(1));
+        Assert.Contains(silos.LiveSilos(), s => s.ProcessId == started.ProcessId);
+        await client.StopAsync(Token);
+    }
+
     public void Dispose()
     {
         TestClients.KillLiveSilos(_container);

@@ -3,7 +3,8 @@
 // "READY <pid>" once it is registered, and runs until killed or its stdin closes; launched as a helper, it
 // runs until it goes idle. Two client modes host nothing: --Test:SubscribeTo=<key> subscribes an observer of
 // this process to a publisher; --Test:CallOnGo=<key> waits for a line on stdin, then makes its first call;
-// --Test:Probe=<key> keeps calls going and times one call per "PROBE" line. See TestModes for the stress modes.
+// --Test:Probe=<key> keeps calls going and times one call per "PROBE" line; --Test:SlowStartMs=<ms> delays the
+// silo's start while it already exists. See TestModes for the stress modes.
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -24,6 +25,12 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLe
 builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
 builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+if (builder.Configuration["Test:SlowStartMs"] is { } slowStart)
+{
+    // Registered before the silo, so the silo exists (constructed with the host's services) while this delays its start.
+    builder.Services.AddHostedService(_ => new SlowStart(TimeSpan.FromMilliseconds(int.Parse(slowStart, System.Globalization.CultureInfo.InvariantCulture))));
+}
+
 var subscribeTo = builder.Configuration["Test:SubscribeTo"];
 var callOnGo = builder.Configuration["Test:CallOnGo"];
 var probe = builder.Configuration["Test:Probe"];
@@ -88,4 +95,12 @@ internal sealed class PrintingObserver : ITickObserver
     public Task<string> OnTick(int number) => Task.FromResult($"tick {number} in pid {Environment.ProcessId}");
 
     public Task Notify(string message) => Task.CompletedTask;
+}
+
+/// <summary>A start that takes as long as a loaded machine's might (--Test:SlowStartMs).</summary>
+internal sealed class SlowStart(TimeSpan delay) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => Task.Delay(delay, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
