@@ -2,6 +2,9 @@ using Sandgrain.Transport.Conformance;
 
 namespace Sandgrain.Transport.Abstractions.Tests;
 
+// Alone: one test here changes HOME for the whole process for a moment, and a child process started beside it
+// (the public-API consumer's dotnet build) would inherit the fake value.
+[Collection(nameof(ProcessEnvironmentCollection))]
 public sealed class GroupContainerTests
 {
     private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
@@ -105,3 +108,7 @@ public sealed class GroupContainerTests
         Assert.Equal(48, PasswdLayout.HomeDirectoryOffset(SandboxPlatform.MacOS));
     }
 }
+
+/// <summary>Tests that change this process's environment run alone (see <see cref="GroupContainerTests"/>).</summary>
+[CollectionDefinition(nameof(ProcessEnvironmentCollection), DisableParallelization = true)]
+public sealed class ProcessEnvironmentCollection;
