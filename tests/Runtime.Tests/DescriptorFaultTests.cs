@@ -47,10 +47,13 @@ public sealed class DescriptorFaultTests(ITestOutputHelper output)
         var exitCode = -1;
         try
         {
-            Assert.StartsWith("READY", await silo.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(Unexpected, Token), StringComparison.Ordinal);
+            var ready = await silo.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(Unexpected, Token);
+            Assert.StartsWith("READY", ready, StringComparison.Ordinal);
+            var siloPid = int.Parse(ready!["READY ".Length..], System.Globalization.CultureInfo.InvariantCulture);
             using var client = await TestClients.StartAsync(TestClients.Arguments(container, "unix"));
             var counter = client.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("kept");
             Assert.Equal(1, await counter.Add(1));
+            var baseline = Descriptors(siloPid);
 
             using var registry = new SiloRegistry(container.Container);
             var address = TransportAddress.Parse(registry.LiveSilos().Single(r => r.ProcessId != Environment.ProcessId).Addresses.Single());
@@ -83,27 +86,12 @@ public sealed class DescriptorFaultTests(ITestOutputHelper output)
 
             flood.Clear();
 
-            // And a new group member gets in once the flood is gone: as soon as the silo has let go of the flood's
-            // descriptors (each ends when its peer's hang-up is read), which takes a moment, not a timeout.
+            // And a new group member gets in once the flood is gone, that is once the silo has let go of enough of the
+            // flood's descriptors (each ends when its peer's hang-up is read) to be under its headroom again (256 less
+            // the reserve of 64, with room for the new connection's own): wait for that, not for a time.
+            await WaitForDescriptorsAsync(siloPid, atMost: Math.Max(baseline, 256 - 64 - 16));
             using var late = await TestClients.StartAsync(TestClients.Arguments(container, "unix"));
-            var lateCounter = late.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("kept");
-            var resumed = Stopwatch.StartNew();
-            int total;
-            while (true)
-            {
-                try
-                {
-                    total = await lateCounter.Add(1);
-                    break;
-                }
-                catch (ActorUnavailableException e) when (resumed.Elapsed < Unexpected)
-                {
-                    output.WriteLine($"not yet: {e.Message}");
-                    await Task.Delay(100, Token);
-                }
-            }
-
-            Assert.Equal(3, total);
+            Assert.Equal(3, await late.Services.GetRequiredService<IActorFactory>().GetGrain<ICounterActor>("kept").Add(1));
             await late.StopAsync(Token);
             await client.StopAsync(Token);
         }
@@ -138,5 +126,18 @@ public sealed class DescriptorFaultTests(ITestOutputHelper output)
         Assert.DoesNotContain("Out of memory", log, StringComparison.Ordinal);
         Assert.Equal(0, exitCode);
         Assert.DoesNotContain("Unhandled exception", log, StringComparison.Ordinal);
+    }
+
+    private static int Descriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
+
+    /// <summary>Waits until the process has at most <paramref name="atMost"/> descriptors open (it releases them as it reads the hang-ups).</summary>
+    private static async Task WaitForDescriptorsAsync(int pid, int atMost)
+    {
+        var waited = Stopwatch.StartNew();
+        while (Descriptors(pid) > atMost)
+        {
+            Assert.True(waited.Elapsed < Unexpected, $"the silo still holds {Descriptors(pid)} descriptors {Unexpected.TotalSeconds} s after the flood ended; it accepts again below {atMost}");
+            await Task.Delay(10, Token);
+        }
     }
 }
