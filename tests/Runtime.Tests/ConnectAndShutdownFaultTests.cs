@@ -90,27 +90,8 @@ public sealed class ConnectAndShutdownFaultTests
     public async Task SiloWhoseActorNeverFinishesDeactivating_StillShutsDown_WithinItsShutdownTimeout()
     {
         using var container = new TestContainer();
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"))
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in TestClients.Arguments(container, "unix", "--Sandgrain:ShutdownTimeout=00:00:01"))
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var silo = Process.Start(start)!;
-        var stderr = new System.Text.StringBuilder();
-        silo.ErrorDataReceived += (_, e) =>
-        {
-            lock (stderr)
-            {
-                stderr.AppendLine(e.Data);
-            }
-        };
-        silo.BeginErrorReadLine();
+        using var captured = CapturedProcess.Start(Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo"), TestClients.Arguments(container, "unix", "--Sandgrain:ShutdownTimeout=00:00:01"));
+        var silo = captured.Process;
         try
         {
             var ready = await silo.StandardOutput.ReadLineAsync(Token).AsTask().WaitAsync(Unexpected, Token);
@@ -128,11 +109,8 @@ public sealed class ConnectAndShutdownFaultTests
             await silo.WaitForExitAsync(Token).WaitAsync(Unexpected, Token);
             Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(20), $"shutdown took {stopping.Elapsed.TotalSeconds:0.#} s");
             silo.WaitForExit();
-            lock (stderr)
-            {
-                Assert.Contains("Sandgrain:ShutdownTimeout", stderr.ToString(), StringComparison.Ordinal);
-                Assert.Contains("IHangingActor/stuck", stderr.ToString(), StringComparison.Ordinal);
-            }
+            Assert.Contains("Sandgrain:ShutdownTimeout", captured.Stderr, StringComparison.Ordinal);
+            Assert.Contains("IHangingActor/stuck", captured.Stderr, StringComparison.Ordinal);
         }
         finally
         {

@@ -25,24 +25,10 @@ public sealed class DescriptorFaultTests(ITestOutputHelper output)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() && File.Exists("/usr/bin/prlimit"), "limits the silo's descriptors with prlimit(1) (Linux, util-linux)");
         using var container = new TestContainer();
-        var start = new ProcessStartInfo("/usr/bin/prlimit") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         // A handshake budget larger than the descriptors: the flood runs the silo out of descriptors before the
         // budget would drop any of it (with the default budget it never runs out).
-        foreach (var a in new[] { "--nofile=256", Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo") }.Concat(TestClients.Arguments(container, "unix", "--Sandgrain:MaxPendingHandshakes=2000")))
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var silo = Process.Start(start)!;
-        var stderr = new System.Text.StringBuilder();
-        silo.ErrorDataReceived += (_, e) =>
-        {
-            lock (stderr)
-            {
-                stderr.AppendLine(e.Data);
-            }
-        };
-        silo.BeginErrorReadLine();
+        using var captured = CapturedProcess.Start("/usr/bin/prlimit", new[] { "--nofile=256", Path.Combine(AppContext.BaseDirectory, "Sandgrain.TestSilo") }.Concat(TestClients.Arguments(container, "unix", "--Sandgrain:MaxPendingHandshakes=2000")));
+        var silo = captured.Process;
         var flood = new List<Socket>();
         var exitCode = -1;
         try
@@ -106,17 +92,10 @@ public sealed class DescriptorFaultTests(ITestOutputHelper output)
 
             exitCode = silo.ExitCode;
             output.WriteLine($"silo exit code: {silo.ExitCode}");
-            lock (stderr)
-            {
-                output.WriteLine(stderr.ToString());
-            }
+            output.WriteLine(captured.Stderr);
         }
 
-        string log;
-        lock (stderr)
-        {
-            log = stderr.ToString();
-        }
+        var log = captured.Stderr;
 
         var lines = log.Split('\n');
         var refusing = lines.Count(l => l.Contains("(RLIMIT_NOFILE)", StringComparison.Ordinal) || l.Contains("failed (TooManyOpenSockets", StringComparison.Ordinal));

@@ -112,3 +112,48 @@ internal static class TestClients
         }
     }
 }
+
+/// <summary>A process (a TestSilo, or one wrapped in a tool such as prlimit) whose stderr is kept as it arrives.</summary>
+internal sealed class CapturedProcess : IDisposable
+{
+    private readonly System.Text.StringBuilder _stderr = new();
+
+    private CapturedProcess(Process process) => Process = process;
+
+    internal Process Process { get; }
+
+    /// <summary>What the process wrote to stderr so far.</summary>
+    internal string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts <paramref name="fileName"/> with stdin and stdout redirected and stderr captured.</summary>
+    internal static CapturedProcess Start(string fileName, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var captured = new CapturedProcess(Process.Start(start)!);
+        captured.Process.ErrorDataReceived += (_, e) =>
+        {
+            lock (captured._stderr)
+            {
+                captured._stderr.AppendLine(e.Data);
+            }
+        };
+        captured.Process.BeginErrorReadLine();
+        return captured;
+    }
+
+    public void Dispose() => Process.Dispose();
+}
