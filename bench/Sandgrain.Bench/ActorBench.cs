@@ -54,6 +54,7 @@ internal static class ActorBench
             Report.Line(peer, "W1", rtts[rtts.Length / 2], "us_p50", note);
             Report.Line(peer, "W1", rtts[(int)(rtts.Length * 0.99)], "us_p99", note);
             Report.Line(peer, "W1", rtts[(int)(rtts.Length * 0.999)], "us_p999", note);
+            await AllocationsAsync(factory, echo, payload, peer, note, options.GetInt("alloc-calls", 20_000));
 
             var perSecond = await ThroughputAsync(factory, payload, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
             Report.Line(peer, "W2", perSecond, "calls_per_s", note + ",64-in-flight,1s-warmup");
@@ -98,9 +99,9 @@ internal static class ActorBench
     {
         var builder = Host.CreateApplicationBuilder(args);
         builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.UseSandgrain(silo => silo.AddActor<IEchoActor, EchoActor>());
+        builder.Services.AddSandgrainUnixSocketTransport();
+        builder.Services.AddSandgrainSharedMemoryTransport();
+        builder.UseSandgrain(silo => silo.AddActor<IEchoActor, EchoActor>().AddActor<IBenchProbe, BenchProbe>());
         using var host = builder.Build();
         await host.RunAsync();
         return 0;
@@ -116,12 +117,13 @@ internal static class ActorBench
             "--Sandgrain:Helpers:Echo:Arguments:0=actors-server",
             "--Sandgrain:Helpers:Echo:Arguments:1=--Sandgrain:Transports:0=" + transport,
             "--Sandgrain:Helpers:Echo:ActorTypes:0=IEchoActor",
+            "--Sandgrain:Helpers:Echo:ActorTypes:1=IBenchProbe",
             // The FAIL workload kills the helper on purpose, ten times in a row.
             "--Sandgrain:Helpers:Echo:MaxCrashes=1000",
         ]);
         builder.Logging.ClearProviders();
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.Services.AddSandgrainUnixSocketTransport();
+        builder.Services.AddSandgrainSharedMemoryTransport();
         builder.UseSandgrain();
         var host = builder.Build();
         await host.StartAsync();
@@ -144,6 +146,32 @@ internal static class ActorBench
         }
 
         return times;
+    }
+
+    /// <summary>
+    /// ALLOC and CSW (beyond the contract's workloads): bytes allocated and voluntary context switches per W1 call,
+    /// in the client (this process) and in the server, over <paramref name="calls"/> calls after W1's warm-up.
+    /// </summary>
+    private static async Task AllocationsAsync(IActorFactory factory, IEchoActor echo, byte[] payload, string peer, string note, int calls)
+    {
+        var probe = factory.GetGrain<IBenchProbe>("probe");
+        await probe.Sample();
+        var server = await probe.Sample();
+        var client = ProcessCounters.Sample();
+        for (var i = 0; i < calls; i++)
+        {
+            await echo.Echo(payload);
+        }
+
+        var clientAfter = ProcessCounters.Sample();
+        var serverAfter = await probe.Sample();
+        Report.Line(peer, "ALLOC", (double)(clientAfter[0] - client[0]) / calls, "B_per_call", note + $",client,W1-64B,{calls}-calls");
+        Report.Line(peer, "ALLOC", (double)(serverAfter[0] - server[0]) / calls, "B_per_call", note + $",server,W1-64B,{calls}-calls");
+        if (client[1] >= 0)
+        {
+            Report.Line(peer, "CSW", (double)(clientAfter[1] - client[1]) / calls, "voluntary_per_call", note + $",client,W1,live-threads,{calls}-calls");
+            Report.Line(peer, "CSW", (double)(serverAfter[1] - server[1]) / calls, "voluntary_per_call", note + $",server,W1,live-threads,{calls}-calls");
+        }
     }
 
     private static async Task<double> ThroughputAsync(IActorFactory factory, byte[] payload, TimeSpan warmup, TimeSpan measured)

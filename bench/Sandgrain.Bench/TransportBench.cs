@@ -82,9 +82,9 @@ internal static class TransportBench
     internal static ISandgrainTransport CreateTransport(string name, GroupContainer container) => name switch
     {
         // The runtime reads with a loop that never blocks, so the benchmark schedules as the runtime does.
-        "unix" => new UnixSocketTransport(container, new UnixSocketTransportOptions { UnsafePreferInlineScheduling = true }),
-        "shm" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { UnsafePreferInlineScheduling = true }),
-        "shm-nospin" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { UnsafePreferInlineScheduling = true, SpinDuration = TimeSpan.Zero }),
+        "unix" => new UnixSocketTransport(container, new UnixSocketTransportOptions()),
+        "shm" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions()),
+        "shm-nospin" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero }),
         "mach" when OperatingSystem.IsMacOS() => new Sandgrain.Transport.Mach.MachTransport(container),
         _ => throw new ArgumentException($"unknown transport '{name}' (known: unix, shm, shm-nospin{(OperatingSystem.IsMacOS() ? ", mach" : "; mach needs macOS")})"),
     };

@@ -9,10 +9,11 @@
  * Diagnostics go to stderr so a parser of stdout never sees them.
  *
  * Usage: baseline [test ...]   (no arguments runs everything)
- *   tests: uds-w1 uds-w2 uds-w3 shm-spin shm-futex memcpy
+ *   tests: uds-w1 uds-w2 uds-w3 shm-spin shm-futex memcpy kill-eof
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -666,6 +667,75 @@ static void run_memcpy(void)
         die("munmap");
 }
 
+/* ---------- c-kill-eof FAIL: kill -9 of a peer to EOF on its socket ---------- */
+
+/* The shape of a helper that dies: many threads and a sizeable touched heap, both of which the kernel tears down
+ * before the peer's socket sees its end. */
+#define KILL_THREADS 24
+#define KILL_TOUCHED (150u << 20)
+#define KILL_RUNS 10
+
+static void *kill_idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void kill_victim(void *arg)
+{
+    int fd = *(int *)arg;
+    unsigned char *heap = mmap(NULL, KILL_TOUCHED, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (heap == MAP_FAILED)
+        die("mmap");
+    memset(heap, 1, KILL_TOUCHED);
+    for (int i = 1; i < KILL_THREADS; i++) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, kill_idle_thread, NULL) != 0)
+            fail("pthread_create");
+    }
+    unsigned char ready = 1;
+    write_all(fd, &ready, 1);
+    for (;;)
+        pause();
+}
+
+static void run_kill_eof(void)
+{
+    uint64_t times[KILL_RUNS];
+    for (int run = 0; run < KILL_RUNS; run++) {
+        int sv[2];
+        make_socketpair(sv);
+        pid_t pid = spawn(kill_victim, &sv[1], sv[0]);
+        if (close(sv[1]) != 0)
+            die("close");
+        unsigned char ready;
+        if (read_all(sv[0], &ready, 1) != 1)
+            fail("the kill-eof peer did not start");
+        uint64_t start = now_ns();
+        if (kill(pid, SIGKILL) != 0)
+            die("kill");
+        unsigned char byte;
+        ssize_t got;
+        while ((got = read(sv[0], &byte, 1)) < 0 && errno == EINTR)
+            ;
+        times[run] = now_ns() - start;
+        if (got != 0)
+            fail("the kill-eof peer wrote after it was killed");
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+            if (errno != EINTR)
+                die("waitpid");
+        if (close(sv[0]) != 0)
+            die("close");
+    }
+    qsort(times, KILL_RUNS, sizeof times[0], cmp_u64);
+    char note[160];
+    snprintf(note, sizeof note, "%s,socketpair,%d-threads,%uMiB-touched,kill-9-to-EOF,median-of-%d", NOTE_BASE, KILL_THREADS, KILL_TOUCHED >> 20, KILL_RUNS);
+    print_result("c-kill-eof", "FAIL", (double)times[KILL_RUNS / 2] / 1000.0, "us", note);
+}
+
 /* ---------- driver ---------- */
 
 static void run_shm_spin(void) { run_shm(0); }
@@ -678,6 +748,7 @@ static const struct {
     {"uds-w1", run_uds_w1},       {"uds-w2", run_uds_w2},
     {"uds-w3", run_uds_w3},       {"shm-spin", run_shm_spin},
     {"shm-futex", run_shm_futex}, {"memcpy", run_memcpy},
+    {"kill-eof", run_kill_eof},
 };
 
 #define NTESTS (sizeof tests / sizeof tests[0])

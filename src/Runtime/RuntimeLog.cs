@@ -86,4 +86,11 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(EventId = 3008, Level = LogLevel.Debug, Message = "Collected {Count} idle activation(s).")]
     internal static partial void Collected(ILogger logger, int count);
+
+    /// <summary>
+    /// Debug, not a warning: first calls hold the thread this long while the JIT compiles them, and a takeover costs
+    /// little; code that blocks for good shows as one of these per blocked call.
+    /// </summary>
+    [LoggerMessage(EventId = 3013, Level = LogLevel.Debug, Message = "Code run on the thread that reads the connection to {Peer} held it for more than {Milliseconds:0} ms (Sandgrain:ReceiveStallThreshold): an actor method or a caller's continuation that blocks, or the first compilation of a call path. Another thread reads the connection now; the held one goes back when the code returns.")]
+    internal static partial void ReceiveStalled(ILogger logger, string peer, double milliseconds);
 }

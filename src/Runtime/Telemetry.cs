@@ -26,6 +26,9 @@ public static class SandgrainTelemetry
     /// <summary><c>sandgrain.activations</c>: live activations in this silo.</summary>
     private static readonly UpDownCounter<long> s_activations = s_meter.CreateUpDownCounter<long>("sandgrain.activations", "{activation}", "Live activations in this silo.");
 
+    /// <summary>True when anything listens to calls (traces or the call metrics): then calls take the measured path.</summary>
+    internal static bool IsObserved => Source.HasListeners() || s_calls.Enabled || s_duration.Enabled;
+
     internal static void CallCompleted(string actorType, string outcome, string direction, long startTimestamp)
     {
         if (s_calls.Enabled)

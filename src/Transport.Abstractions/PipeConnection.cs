@@ -19,19 +19,30 @@ namespace Sandgrain.Transport;
 /// transport reads on the writer's own thread (inline) and the application's flushes wait when
 /// <c>maxWriteBufferSize</c> bytes are unsent.
 /// </remarks>
-internal abstract class PipeConnection : ConnectionContext
+internal abstract partial class PipeConnection : ConnectionContext
 {
     private const int MinimumSegmentSize = 64 * 1024;
     private static long s_nextId;
 
     private readonly CancellationTokenSource _closed = new();
     private int _closedSignalled;
-    private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private Task? _disposing;
     private int _receiveEnded;
     private int _sendEnded;
 
+    /// <param name="scheme">The connection id's prefix (the transport's scheme).</param>
+    /// <param name="peer">Who the peer is, when the transport knows.</param>
+    /// <param name="local">The local end point, if any.</param>
+    /// <param name="remote">The remote end point, if any.</param>
+    /// <param name="maxReadBufferSize">Unread input at which the receive loop waits.</param>
+    /// <param name="maxWriteBufferSize">Unsent output at which the application's flushes wait.</param>
+    /// <param name="inlineReads">
+    /// True when the transport's receive loop can be replaced while the application holds one of its threads: the
+    /// connection then offers <see cref="IReceiveThreadFeature"/>, through which an application that can take its
+    /// reading over from a held thread (the Sandgrain runtime) has its reader run on the receive thread. Until then,
+    /// and always otherwise, reads are continued on the thread pool.
+    /// </param>
     protected PipeConnection(string scheme, IPeerIdentityFeature? peer, EndPoint? local, EndPoint? remote, int maxReadBufferSize, int maxWriteBufferSize, bool inlineReads)
     {
         ConnectionId = scheme + "-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -40,11 +51,16 @@ internal abstract class PipeConnection : ConnectionContext
             Features.Set(peer);
         }
 
+        if (inlineReads)
+        {
+            Features.Set<IReceiveThreadFeature>(this);
+        }
+
         LocalEndPoint = local;
         RemoteEndPoint = remote;
         Input = new Pipe(new PipeOptions(
             pool: MemoryPool<byte>.Shared,
-            readerScheduler: inlineReads ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
+            readerScheduler: inlineReads ? new ReceiveScheduler(this) : PipeScheduler.ThreadPool,
             writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: maxReadBufferSize,
             resumeWriterThreshold: maxReadBufferSize / 2,
@@ -87,7 +103,7 @@ internal abstract class PipeConnection : ConnectionContext
     /// <summary>Starts the receive loop on a thread of its own and the send loop, then <see cref="OnStarted"/>.</summary>
     internal void Start()
     {
-        _receiving = StartReceiveThread(ReceiveThreadName, ReceiveLoop);
+        StartReceiver();
         _sending = SendLoopAsync();
         OnStarted();
     }
@@ -102,7 +118,9 @@ internal abstract class PipeConnection : ConnectionContext
     {
         _sending = SendLoopAsync();
         OnStarted();
-        _receiving = ReceiveWhenReadableAsync(readable(_closed.Token));
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        SetReceiver(started.Task, 0);
+        _ = ReceiveWhenReadableAsync(readable(_closed.Token), started);
     }
 
     /// <inheritdoc />
@@ -129,8 +147,12 @@ internal abstract class PipeConnection : ConnectionContext
         return new ValueTask(disposing);
     }
 
-    /// <summary>Receives into <see cref="Input"/> until the stream ends; runs on its own thread and may block.</summary>
-    protected abstract void ReceiveLoop();
+    /// <summary>
+    /// Receives into <see cref="Input"/> until the stream ends; runs on its own thread and may block. It flushes
+    /// through <see cref="FlushInput"/> with its <paramref name="generation"/>, and returns at once, touching
+    /// nothing, when that says it was replaced.
+    /// </summary>
+    protected abstract void ReceiveLoop(int generation);
 
     /// <summary>Sends what the application writes to <see cref="Output"/> until it completes or the connection stops.</summary>
     protected abstract Task SendLoopAsync();
@@ -174,7 +196,7 @@ internal abstract class PipeConnection : ConnectionContext
         }
     }
 
-    private async Task ReceiveWhenReadableAsync(Task readable)
+    private async Task ReceiveWhenReadableAsync(Task readable, TaskCompletionSource started)
     {
         try
         {
@@ -182,11 +204,13 @@ internal abstract class PipeConnection : ConnectionContext
         }
         catch (OperationCanceledException)
         {
-            ReceiveLoop();
+            ReceiveLoop(NextGeneration());
+            started.SetResult();
             return;
         }
 
-        await StartReceiveThread(ReceiveThreadName, ReceiveLoop).ConfigureAwait(false);
+        StartReceiver();
+        started.SetResult();
     }
 
     /// <summary>Runs a connection's receive loop on a thread of its own, which may block; the task completes when it ends.</summary>
@@ -234,8 +258,9 @@ internal abstract class PipeConnection : ConnectionContext
     {
         try
         {
+            EndReplacements();
             Stop(new ConnectionAbortedException("The connection was disposed."));
-            await _receiving.ConfigureAwait(false);
+            await WaitForReceiversAsync().ConfigureAwait(false);
             await _sending.ConfigureAwait(false);
             await ReleaseResourcesAsync().ConfigureAwait(false);
             ReleasePipes();

@@ -16,7 +16,7 @@ internal sealed partial class MachConnection
         Violation,
     }
 
-    protected override unsafe void ReceiveLoop()
+    protected override unsafe void ReceiveLoop(int generation)
     {
         var buffer = AllocateBuffer(MachMessageCodec.ReceiveBufferSize);
         var writer = Input.Writer;

@@ -45,7 +45,7 @@ internal sealed partial class MachConnection : PipeConnection
     private int _endOfStreamSent;
 
     internal MachConnection(uint receivePort, uint sendPort, AuditToken peerToken, string address, EndPoint? local, EndPoint? remote, MachTransportOptions options, ILogger logger)
-        : base("mach", new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null), local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, options.UnsafePreferInlineScheduling)
+        : base("mach", new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null), local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: false)
     {
         _receivePort = receivePort;
         _sendPort = sendPort;

@@ -39,12 +39,6 @@ public sealed class MachTransportOptions
     /// </summary>
     public TimeSpan StaleNameTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>
-    /// Runs the application's read continuations directly on the connection's receive thread instead of the
-    /// thread pool. Only for consumers whose read loop never blocks; a blocking read loop would stop the
-    /// connection from receiving. Default false.
-    /// </summary>
-    public bool UnsafePreferInlineScheduling { get; set; }
 
     internal void Validate()
     {

@@ -47,7 +47,7 @@ internal sealed class SharedMemoryConnection : PipeConnection
             isClient ? companion.RemoteEndPoint : null,
             options.MaxReadBufferSize,
             options.MaxWriteBufferSize,
-            options.UnsafePreferInlineScheduling)
+            inlineReads: true)
     {
         _companion = companion;
         _segment = segment;
@@ -109,10 +109,11 @@ internal sealed class SharedMemoryConnection : PipeConnection
 
     private unsafe void WakeLocalThreads() => _parking.WakeLocal(_consumer.Ring.DataWaiter, _producer.Ring.SpaceWaiter);
 
-    protected override void ReceiveLoop()
+    protected override void ReceiveLoop(int generation)
     {
         Exception? error = null;
         var writer = Input.Writer;
+        var replaced = false;
         try
         {
             while (true)
@@ -134,8 +135,12 @@ internal sealed class SharedMemoryConnection : PipeConnection
                     batch -= copied;
                 }
 
-                var flush = writer.FlushAsync();
-                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (!FlushInput(generation, out var result))
+                {
+                    replaced = true;
+                    return;
+                }
+
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     break;
@@ -155,13 +160,16 @@ internal sealed class SharedMemoryConnection : PipeConnection
         }
         finally
         {
-            if (error is null && Volatile.Read(ref _shutdownReason) is ConnectionAbortedException aborted)
+            if (!replaced)
             {
-                error = aborted;
-            }
+                if (error is null && Volatile.Read(ref _shutdownReason) is ConnectionAbortedException aborted)
+                {
+                    error = aborted;
+                }
 
-            writer.Complete(error);
-            ReceiveEnded();
+                writer.Complete(error);
+                ReceiveEnded();
+            }
         }
     }
 

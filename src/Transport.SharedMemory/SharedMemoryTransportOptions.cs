@@ -30,11 +30,6 @@ public sealed class SharedMemoryTransportOptions
     /// <summary>Bytes written by the application but not yet in the ring before its flushes wait. Default 1 MiB.</summary>
     public int MaxWriteBufferSize { get; set; } = 1 << 20;
 
-    /// <summary>
-    /// Runs the application's read continuations on the connection's receive thread instead of the thread
-    /// pool: one wake-up per message instead of two. Only for read loops that never block. Default false.
-    /// </summary>
-    public bool UnsafePreferInlineScheduling { get; set; }
 
     /// <summary>How long a new connection may take to complete its handshake before it is closed. Default 5 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -33,7 +33,7 @@ internal sealed class UnixSocketConnection : PipeConnection
     private volatile Exception? _shutdownReason;
 
     internal UnixSocketConnection(Socket socket, PeerIdentity peer, string address, EndPoint? local, EndPoint? remote, UnixSocketTransportOptions options, ILogger logger)
-        : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, options.UnsafePreferInlineScheduling)
+        : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: true)
     {
         _socket = socket;
         _logger = logger;
@@ -80,10 +80,11 @@ internal sealed class UnixSocketConnection : PipeConnection
         _ = SignalClosed(reason.Message);
     }
 
-    protected override void ReceiveLoop()
+    protected override void ReceiveLoop(int generation)
     {
         Exception? error = null;
         var writer = Input.Writer;
+        var replaced = false;
         try
         {
             while (true)
@@ -96,10 +97,14 @@ internal sealed class UnixSocketConnection : PipeConnection
                 }
 
                 writer.Advance(received);
-                var flush = writer.FlushAsync();
 
                 // Waiting here is the back-pressure: this thread exists only to receive.
-                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (!FlushInput(generation, out var result))
+                {
+                    replaced = true;
+                    return;
+                }
+
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     break;
@@ -124,14 +129,17 @@ internal sealed class UnixSocketConnection : PipeConnection
         }
         finally
         {
-            if (error is null && _shutdownReason is ConnectionAbortedException abortedByUs)
+            if (!replaced)
             {
-                // Shutdown(Both) ends a blocking recv() with 0 bytes; the reader must still see the abort.
-                error = abortedByUs;
-            }
+                if (error is null && _shutdownReason is ConnectionAbortedException abortedByUs)
+                {
+                    // Shutdown(Both) ends a blocking recv() with 0 bytes; the reader must still see the abort.
+                    error = abortedByUs;
+                }
 
-            writer.Complete(error);
-            ReceiveEnded();
+                writer.Complete(error);
+                ReceiveEnded();
+            }
         }
     }
 

@@ -15,13 +15,6 @@ public sealed class UnixSocketTransportOptions
     /// </summary>
     public int MaxWriteBufferSize { get; set; } = 1024 * 1024;
 
-    /// <summary>
-    /// Runs the application's read continuations directly on the connection's receive thread instead of
-    /// the thread pool: one thread wake-up per message instead of two, which roughly halves small-message
-    /// latency. Only for consumers whose read loop never blocks (the Sandgrain runtime's does not); a
-    /// blocking read loop would stop the connection from receiving. Default false.
-    /// </summary>
-    public bool UnsafePreferInlineScheduling { get; set; }
 
     /// <summary>Pending connections the kernel queues for a listener before refusing more. Default 512.</summary>
     public int Backlog { get; set; } = 512;

@@ -21,7 +21,7 @@ public sealed class FrameWriterTests
     private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
 
     /// <summary>What a writer needs of its connection: limits and a clock (no secret, no handler: it only writes).</summary>
-    private static readonly ConnectionSettings Settings = new("local", null!, 1 << 20, 64, 64 << 20, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), null!, TimeProvider.System, NullLogger.Instance);
+    private static readonly ConnectionSettings Settings = new("local", null!, 1 << 20, 64, 64 << 20, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20), null!, TimeProvider.System, NullLogger.Instance);
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 

@@ -94,8 +94,8 @@ internal static class TestClients
             builder.Services.AddSingleton(time);
         }
 
-        builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-        builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+        builder.Services.AddSandgrainUnixSocketTransport();
+        builder.Services.AddSandgrainSharedMemoryTransport();
         builder.UseSandgrain(configure);
         var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);

@@ -36,6 +36,9 @@ public interface ICounterActor : IGrainWithStringKey
 
     Task<int> Sleep(int milliseconds);
 
+    /// <summary>Blocks the thread it runs on (no await) for a while: what an actor must not do, and may.</summary>
+    Task<int> BlockThread(int milliseconds);
+
     Task<string> WaitForCancellation(CancellationToken cancellationToken);
 
     Task<int> CallOther(string otherKey, int amount);

@@ -41,6 +41,12 @@ public sealed class CounterActor(IActorContext context) : ICounterActor
         return milliseconds;
     }
 
+    public Task<int> BlockThread(int milliseconds)
+    {
+        Thread.Sleep(milliseconds);
+        return Task.FromResult(milliseconds);
+    }
+
     public async Task<string> WaitForCancellation(CancellationToken cancellationToken)
     {
         try

@@ -23,8 +23,8 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLe
 
 // Logs go to stderr, which tests drain; stdout carries the READY/SUBSCRIBED/ANSWER lines they read.
 builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+builder.Services.AddSandgrainUnixSocketTransport();
+builder.Services.AddSandgrainSharedMemoryTransport();
 if (builder.Configuration["Test:SlowStartMs"] is { } slowStart)
 {
     // Registered before the silo, so the silo exists (constructed with the host's services) while this delays its start.

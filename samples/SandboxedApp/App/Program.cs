@@ -12,8 +12,8 @@ using SandboxedApp.Contracts;
 
 // Configuration lives next to the executable (inside the bundle on macOS), wherever the app is started from.
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
-builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+builder.Services.AddSandgrainUnixSocketTransport();
+builder.Services.AddSandgrainSharedMemoryTransport();
 builder.UseSandgrain();
 using var host = builder.Build();
 await host.StartAsync();

@@ -10,7 +10,7 @@ using SandboxedApp.DeviceHub;
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.Services.AddSandgrainUnixSocketTransport(o => o.UnsafePreferInlineScheduling = true);
-builder.Services.AddSandgrainSharedMemoryTransport(o => o.UnsafePreferInlineScheduling = true);
+builder.Services.AddSandgrainUnixSocketTransport();
+builder.Services.AddSandgrainSharedMemoryTransport();
 builder.UseSandgrain(silo => silo.AddActor<IDeviceActor, DeviceActor>());
 await builder.Build().RunAsync();

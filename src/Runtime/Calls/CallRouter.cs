@@ -13,7 +13,7 @@ namespace Sandgrain.Runtime.Calls;
 /// </summary>
 internal sealed class CallRouter(SandgrainOptions options, SiloIdentity identity, ActivationDirectory directory, ObserverTable observers, Placement placement, TimeProvider time, ILogger logger) : ICallInvoker
 {
-    public async Task<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken, bool decode)
+    public ValueTask<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
     {
         var method = target.Info.Method(methodId);
         if (method is null)
@@ -22,20 +22,33 @@ internal sealed class CallRouter(SandgrainOptions options, SiloIdentity identity
             throw Serializer.UnknownMethod(target.Info.Name, methodId);
         }
 
+        // The common case — a remote actor whose silo is connected, and nobody listening for telemetry — goes
+        // straight to the connection: no async layer of its own, the connection's pending call is what the proxy awaits.
+        if (!SandgrainTelemetry.IsObserved && target.Info.KeyKind != ActorKeyKind.Observer && !directory.Hosts(target.Info.Name) && placement.Cached(target.Info) is { } connection)
+        {
+            try
+            {
+                return connection.CallAsync(target, method, arguments, flags, CallContext.OutgoingChain(), ActorCall.TimeoutOverride ?? options.DefaultCallTimeout, cancellationToken);
+            }
+            finally
+            {
+                // Copied into the connection (or failed): the caller's buffer is free again.
+                arguments.Dispose();
+            }
+        }
+
+        return new ValueTask<PooledBuffer?>(ObservedCallAsync(target, method, arguments, flags, cancellationToken));
+    }
+
+    private async Task<PooledBuffer?> ObservedCallAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
+    {
         var started = Stopwatch.GetTimestamp();
         using var activity = SandgrainTelemetry.Source.StartActivity(target.Info.ShortName + "/" + method.Name, ActivityKind.Client);
         activity?.SetTag("sandgrain.actor", target.ActorId);
         Exception? failure = null;
         try
         {
-            var result = await RouteAsync(target, method, arguments, flags, cancellationToken).ConfigureAwait(false);
-            if (!decode)
-            {
-                result?.Dispose();
-                return null;
-            }
-
-            return result;
+            return await RouteAsync(target, method, arguments, flags, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -6,10 +6,10 @@ namespace Sandgrain.Runtime.Invocation;
 internal interface ICallInvoker
 {
     /// <summary>
-    /// Routes one call; returns its encoded result (null for one-way calls and when not asked to decode). The call
+    /// Routes one call; returns its encoded result (null for one-way calls). The call
     /// owns <paramref name="arguments"/> from here on.
     /// </summary>
-    Task<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken, bool decode);
+    ValueTask<PooledBuffer?> CallAsync(ActorReference target, uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken);
 }
 
 /// <summary>An actor's identity as a caller holds it: the interface, the key and the runtime that routes calls.</summary>
@@ -53,13 +53,16 @@ public abstract class ActorProxy
     protected static PooledBuffer BeginCall() => PooledBuffer.Rent();
 
     /// <summary>Makes a call whose method returns no value.</summary>
-    protected Task InvokeAsync(uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken) =>
-        Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken, decode: false);
+    protected async Task InvokeAsync(uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
+    {
+        var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken).ConfigureAwait(false);
+        result?.Dispose();
+    }
 
     /// <summary>Makes a call and decodes its result.</summary>
     protected async Task<T> InvokeAsync<T>(uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
     {
-        using var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken, decode: true).ConfigureAwait(false);
+        using var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken).ConfigureAwait(false);
         try
         {
             using (ReferenceContext.Enter(Reference.Runtime))

@@ -25,6 +25,7 @@ internal sealed record ConnectionSettings(
     long MaxQueuedBytes,
     TimeSpan SendStallTimeout,
     TimeSpan HandshakeTimeout,
+    TimeSpan ReceiveStallThreshold,
     IIncomingRequestHandler Handler,
     TimeProvider Time,
     ILogger Logger)
@@ -33,5 +34,5 @@ internal sealed record ConnectionSettings(
     internal static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(1);
 
     internal static ConnectionSettings From(SandgrainOptions options, string localSiloId, Security.GroupSecret secret, IIncomingRequestHandler handler, TimeProvider time, ILogger logger) =>
-        new(localSiloId, secret, options.MaxFrameSize, options.MaxInFlightRequestsPerConnection, options.MaxQueuedBytesPerConnection, options.SendStallTimeout, options.HandshakeTimeout, handler, time, logger);
+        new(localSiloId, secret, options.MaxFrameSize, options.MaxInFlightRequestsPerConnection, options.MaxQueuedBytesPerConnection, options.SendStallTimeout, options.HandshakeTimeout, options.ReceiveStallThreshold, handler, time, logger);
 }

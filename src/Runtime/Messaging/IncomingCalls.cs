@@ -11,7 +11,7 @@ namespace Sandgrain.Runtime.Messaging;
 /// </summary>
 internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter writer, Func<string> peerName)
 {
-    private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<ulong, Running> _running = new();
     private readonly Lock _roomLock = new();
     private int _inFlight;
     private long _bytesInFlight;
@@ -20,24 +20,46 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
     /// <summary>The longest deadline a request may carry, in milliseconds.</summary>
     internal static readonly uint MaxTimeoutMs = (uint)ActorCall.MaxTimeout.TotalMilliseconds;
 
-    /// <summary>Takes a request from the read loop: refused when over a limit, otherwise run.</summary>
-    internal void Receive(RequestHeader header, in ReadOnlySequence<byte> arguments)
+    /// <summary>
+    /// Admits a request the read loop has taken (holding its in-flight slot and its bytes until it is answered), or
+    /// refuses it — answered with an error, not run — when it is over a limit.
+    /// </summary>
+    internal bool TryAdmit(RequestHeader header, long argumentBytes)
     {
         if (header.TimeoutMs > MaxTimeoutMs)
         {
             Refuse(header, ErrorKind.LimitExceeded, $"{peerName()} sent a request with a deadline of {header.TimeoutMs} ms, over the limit of {MaxTimeoutMs} ms (ActorCall.MaxTimeout).");
-            return;
+            return false;
         }
 
         if (Interlocked.Increment(ref _inFlight) > settings.MaxInFlightRequests)
         {
             Interlocked.Decrement(ref _inFlight);
             Refuse(header, ErrorKind.LimitExceeded, $"{peerName()} already has {settings.MaxInFlightRequests} requests running in silo {settings.LocalSiloId}; request {settings.MaxInFlightRequests + 1} is over the limit of {settings.MaxInFlightRequests} (Sandgrain:MaxInFlightRequestsPerConnection).");
-            return;
+            return false;
         }
 
-        Interlocked.Add(ref _bytesInFlight, arguments.Length);
-        _ = DispatchAsync(header, PooledBuffer.CopyOf(arguments));
+        Interlocked.Add(ref _bytesInFlight, argumentBytes);
+        return true;
+    }
+
+    /// <summary>Runs an admitted request: on this thread up to its first wait when its activation is idle.</summary>
+    internal void Dispatch(RequestHeader header, PooledBuffer arguments) => _ = DispatchAsync(header, arguments);
+
+    /// <summary>True while requests run (for the connection's sweep of their deadlines).</summary>
+    internal bool Any => !_running.IsEmpty;
+
+    /// <summary>Cancels the requests whose deadline has passed: their callers have stopped waiting.</summary>
+    internal void ExpireDue()
+    {
+        var now = settings.Time.GetTimestamp();
+        foreach (var (_, running) in _running)
+        {
+            if (running.Deadline <= now)
+            {
+                TryCancel(running.Cancellation);
+            }
+        }
     }
 
     /// <summary>Bytes of requests received and not yet answered.</summary>
@@ -96,7 +118,7 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
     {
         if (_running.TryGetValue(correlation, out var running))
         {
-            TryCancel(running);
+            TryCancel(running.Cancellation);
         }
     }
 
@@ -113,7 +135,7 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
         foreach (var running in _running.Values)
         {
-            TryCancel(running);
+            TryCancel(running.Cancellation);
         }
     }
 
@@ -139,11 +161,10 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
             : SandgrainTelemetry.Source.StartActivity(header.Interface, ActivityKind.Server, header.TraceParent);
         Exception? failure = null;
         var slotHandedOver = false;
-        using var cancellation = header.TimeoutMs > 0 ? new CancellationTokenSource(TimeSpan.FromMilliseconds(header.TimeoutMs), settings.Time) : new CancellationTokenSource();
-        if ((header.Flags & RequestFlags.Cancellable) != 0)
-        {
-            _running[header.CorrelationId] = cancellation;
-        }
+        // No timer per request: the connection's sweep cancels it once its deadline passes (ExpireDue).
+        using var cancellation = new CancellationTokenSource();
+        var running = new Running(cancellation, header.TimeoutMs > 0 ? settings.Time.GetTimestamp() + (long)(header.TimeoutMs / 1000.0 * settings.Time.TimestampFrequency) : long.MaxValue);
+        _running[header.CorrelationId] = running;
 
         PooledBuffer? result = null;
         try
@@ -181,7 +202,7 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
             result?.Dispose();
             Answered(size);
-            _running.TryRemove(header.CorrelationId, out _);
+            _running.TryRemove(new KeyValuePair<ulong, Running>(header.CorrelationId, running));
             SandgrainTelemetry.CallCompleted(header.Interface, SandgrainTelemetry.Outcome(failure), "incoming", started);
         }
     }
@@ -224,4 +245,7 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
         send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
+
+    /// <summary>A request being run: what cancels it, and when its caller stops waiting.</summary>
+    private readonly record struct Running(CancellationTokenSource Cancellation, long Deadline);
 }

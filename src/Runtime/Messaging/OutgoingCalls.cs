@@ -3,28 +3,37 @@ using Sandgrain.Runtime.Invocation;
 
 namespace Sandgrain.Runtime.Messaging;
 
-/// <summary>The calls a connection has sent and waits for, by correlation id.</summary>
-internal sealed class OutgoingCalls(Func<string> peerName)
+/// <summary>
+/// The calls a connection has sent and waits for, by correlation id, each with its deadline. Whoever removes a
+/// call from the table completes it — its response, its error, its deadline (the connection's sweep), its caller's
+/// cancellation or the connection's close — so each completes exactly once.
+/// </summary>
+internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
 {
     private readonly ConcurrentDictionary<ulong, PendingCall> _pending = new();
     private long _next;
 
     internal ulong NextCorrelation() => (ulong)Interlocked.Increment(ref _next);
 
-    internal PendingCall Add(ulong correlation, ActorReference target, ActorMethodInfo method, string[] chain)
+    /// <summary>True while some call waits (for the connection's sweep).</summary>
+    internal bool Any => !_pending.IsEmpty;
+
+    internal PendingCall Add(ulong correlation, ActorReference target, ActorMethodInfo method, string[] chain, TimeSpan timeout, SiloConnection owner)
     {
-        var pending = new PendingCall(target, method, chain, peerName);
+        var pending = PendingCall.Rent(correlation, target, method, chain, time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency), timeout, owner);
         _pending[correlation] = pending;
         return pending;
     }
 
-    internal void Remove(ulong correlation) => _pending.TryRemove(correlation, out _);
+    /// <summary>Takes the call out of the table; false when something else completed it first.</summary>
+    internal bool TryTake(PendingCall pending) => _pending.TryRemove(new KeyValuePair<ulong, PendingCall>(pending.Correlation, pending));
 
-    /// <summary>A response arrived; false when nobody waits for it any more (timed out, cancelled).</summary>
+    /// <summary>A response arrived: the caller goes on on this thread. False when nobody waits for it any more.</summary>
     internal bool Complete(ulong correlation, PooledBuffer result)
     {
-        if (_pending.TryRemove(correlation, out var pending) && pending.TrySetResult(result))
+        if (_pending.TryRemove(correlation, out var pending))
         {
+            pending.SetResult(result);
             return true;
         }
 
@@ -36,7 +45,21 @@ internal sealed class OutgoingCalls(Func<string> peerName)
     {
         if (_pending.TryRemove(correlation, out var pending))
         {
-            pending.TrySetException(error(pending));
+            pending.SetException(error(pending), inline: true);
+        }
+    }
+
+    /// <summary>Fails the calls whose deadline has passed; returns them so the peer can be told to stop.</summary>
+    internal void ExpireDue(Action<PendingCall> expired)
+    {
+        var now = time.GetTimestamp();
+        foreach (var (correlation, pending) in _pending)
+        {
+            // By the key enumerated: an object completed and reused meanwhile is in the table under another key.
+            if (pending.Deadline <= now && _pending.TryRemove(new KeyValuePair<ulong, PendingCall>(correlation, pending)))
+            {
+                expired(pending);
+            }
         }
     }
 
@@ -47,22 +70,8 @@ internal sealed class OutgoingCalls(Func<string> peerName)
         {
             if (_pending.TryRemove(correlation, out var pending))
             {
-                pending.TrySetException(pending.Unavailable(reason));
+                pending.SetException(pending.Unavailable(reason, peerName()), inline: false);
             }
         }
     }
-}
-
-/// <summary>A call sent on a connection, waiting for its response.</summary>
-internal sealed class PendingCall(ActorReference target, ActorMethodInfo method, string[] chain, Func<string> peerName)
-    : TaskCompletionSource<PooledBuffer?>(TaskCreationOptions.RunContinuationsAsynchronously)
-{
-    internal IReadOnlyList<string> Cycle => [.. chain, target.ActorId];
-
-    internal string[] Chain => chain;
-
-    internal string Describe() => $"{target.Info.Name}.{method.Name} on '{target.Key}'";
-
-    internal ActorUnavailableException Unavailable(Exception reason) =>
-        new($"{Describe()} failed: {peerName()} is unavailable. {reason.Message}", reason);
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using Sandgrain.Runtime.Invocation;
+using Sandgrain.Transport;
 
 namespace Sandgrain.Runtime.Messaging;
 
@@ -12,18 +13,27 @@ namespace Sandgrain.Runtime.Messaging;
 /// their own types. Framing damage closes this connection (and fails its calls in flight, at once); a body that
 /// does not decode fails that one call.
 /// </summary>
-internal sealed class SiloConnection : IAsyncDisposable
+/// <remarks>
+/// A frame's work — a caller's continuation, an idle activation's turn — runs on the thread that read the frame,
+/// after the frame has been taken out of the input: no thread hop per call. Code that blocks there would stop the
+/// connection, so <see cref="ConnectionWatch"/> looks at every delivery, and one that has held the thread longer
+/// than <see cref="ConnectionSettings.ReceiveStallThreshold"/> is left to finish on that thread while a new read
+/// loop (and, where the transport reads inline, a new receive thread) goes on with the connection.
+/// </remarks>
+internal sealed partial class SiloConnection : IAsyncDisposable
 {
     private readonly ConnectionContext _connection;
     private readonly ConnectionSettings _settings;
     private readonly FrameWriter _writer;
     private readonly OutgoingCalls _outgoing;
     private readonly IncomingCalls _incoming;
+    private readonly ConnectionWatch _watch;
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _readingEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _closeReason;
     private long _lastPong;
     private int _disposed;
-    private Task _reading = Task.CompletedTask;
+    private int _started;
 
     internal SiloConnection(ConnectionContext connection, ConnectionSettings settings, string remoteSiloId, string? remoteHelper)
     {
@@ -33,8 +43,9 @@ internal sealed class SiloConnection : IAsyncDisposable
         RemoteHelper = remoteHelper;
         PeerName = remoteHelper is null ? $"silo {remoteSiloId}" : $"helper '{remoteHelper}' (silo {remoteSiloId})";
         _writer = new FrameWriter(connection.Transport.Output, settings, () => PeerName, Close, count => _incoming!.SlotsWritten(count));
-        _outgoing = new OutgoingCalls(() => PeerName);
+        _outgoing = new OutgoingCalls(() => PeerName, settings.Time);
         _incoming = new IncomingCalls(settings, _writer, () => PeerName);
+        _watch = new ConnectionWatch(settings.ReceiveStallThreshold / 2, Sweep, HasWork);
     }
 
     /// <summary>The peer silo's id, proven by its hello.</summary>
@@ -55,23 +66,38 @@ internal sealed class SiloConnection : IAsyncDisposable
     internal Task Closed => _closed.Task;
 
     /// <summary>Starts reading frames (once the connection is known to whoever tracks it, so an early close is seen).</summary>
-    internal void Start() => _reading = ReadLoopAsync();
+    internal void Start()
+    {
+        Volatile.Write(ref _started, 1);
+
+        // This loop can take its reading back from a thread held by blocking code (TakeOverIfStalled), so it may
+        // run on the transport's receive thread.
+        _connection.Features.Get<IReceiveThreadFeature>()?.ReadInline();
+        _ = ReadLoopAsync();
+    }
 
     /// <summary>
-    /// Sends a request and waits for its response (not for one-way calls, which return null once sent). The
-    /// deadline runs from here: time spent queued behind a slow peer counts against it.
+    /// Sends a request and returns its response to come (null at once for one-way calls, once sent). The deadline
+    /// runs from here: time spent queued behind a slow peer counts against it. Copies <paramref name="arguments"/>
+    /// before it returns.
     /// </summary>
-    internal async Task<PooledBuffer?> CallAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, CallFlags flags, string[] chain, TimeSpan timeout, CancellationToken cancellationToken)
+    internal ValueTask<PooledBuffer?> CallAsync(ActorReference target, ActorMethodInfo method, PooledBuffer arguments, CallFlags flags, string[] chain, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var correlation = _outgoing.NextCorrelation();
         var oneWay = (flags & CallFlags.OneWay) != 0;
         var requestFlags = (RequestFlags)(byte)flags | (cancellationToken.CanBeCanceled ? RequestFlags.Cancellable : 0);
         var header = new RequestHeader(correlation, requestFlags, (uint)Math.Min(timeout.TotalMilliseconds, IncomingCalls.MaxTimeoutMs), target.Info.Name, target.Key, method.Id, chain, Activity.Current?.Id);
-        var pending = oneWay ? null : _outgoing.Add(correlation, target, method, chain);
+        var pending = oneWay ? null : _outgoing.Add(correlation, target, method, chain, timeout, this);
         if (Volatile.Read(ref _closeReason) is { } closed)
         {
-            _outgoing.Remove(correlation);
+            Abandon(pending);
             throw Unavailable(target, method, closed);
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            pending?.WatchCancellation(cancellationToken);
         }
 
         Task sent;
@@ -83,7 +109,7 @@ internal sealed class SiloConnection : IAsyncDisposable
 
         if (sent.IsFaulted)
         {
-            _outgoing.Remove(correlation);
+            Abandon(pending);
             var error = sent.Exception!.InnerException!;
             throw error is SandgrainLimitExceededException limit
                 ? new SandgrainLimitExceededException($"{target.Info.Name}.{method.Name} on '{target.Key}': {limit.Message}")
@@ -93,24 +119,20 @@ internal sealed class SiloConnection : IAsyncDisposable
         IncomingCalls.Observe(sent);
         if (pending is null)
         {
-            return null;
+            return new ValueTask<PooledBuffer?>((PooledBuffer?)null);
         }
 
-        try
+        _watch.Arm();
+        return pending.AsValueTask();
+    }
+
+    /// <summary>The caller's token was cancelled: the call fails with it, and the peer is told to stop.</summary>
+    internal void CancelPending(PendingCall pending, CancellationToken token)
+    {
+        if (_outgoing.TryTake(pending))
         {
-            return await pending.Task.WaitAsync(timeout, _settings.Time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            _outgoing.Remove(correlation);
-            SendControl(FrameKind.Cancel, correlation);
-            throw new ActorCallTimeoutException($"{target.Info.Name}.{method.Name} on '{target.Key}' ({PeerName}) did not complete within {timeout.TotalSeconds:0.###} s{ChainText(chain)}.");
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            _outgoing.Remove(correlation);
-            SendControl(FrameKind.Cancel, correlation);
-            throw;
+            SendControl(FrameKind.Cancel, pending.Correlation);
+            pending.SetException(new OperationCanceledException(token), inline: false);
         }
     }
 
@@ -138,7 +160,13 @@ internal sealed class SiloConnection : IAsyncDisposable
 
         Close(new ActorUnavailableException($"The connection to {PeerName} was closed by this process."));
         _writer.Dispose();
-        await _reading.ConfigureAwait(false);
+        if (Volatile.Read(ref _started) == 1)
+        {
+            // The loop that owns the reading now; one held by blocking code is taken over by the watch meanwhile.
+            await _readingEnded.Task.ConfigureAwait(false);
+        }
+
+        _watch.Dispose();
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -148,100 +176,12 @@ internal sealed class SiloConnection : IAsyncDisposable
     private ActorUnavailableException Unavailable(ActorReference target, ActorMethodInfo method, Exception reason) =>
         new($"{target.Info.Name}.{method.Name} on '{target.Key}' failed: {PeerName} is unavailable. {reason.Message}", reason);
 
-    private async Task ReadLoopAsync()
+    /// <summary>A call that was never sent: out of the table, and nobody will wait for it.</summary>
+    private void Abandon(PendingCall? pending)
     {
-        var input = _connection.Transport.Input;
-        Exception reason = new ActorUnavailableException($"The connection to {PeerName} ended.");
-        try
+        if (pending is not null)
         {
-            while (true)
-            {
-                var result = await input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                try
-                {
-                    while (IsUsable && Protocol.TryReadFrame(ref buffer, _settings.MaxFrameSize, out var kind, out var payload))
-                    {
-                        HandleFrame(kind, payload);
-                        while (IsUsable && (_incoming.BytesInFlight > _settings.MaxQueuedBytes || _writer.QueuedBytes > _settings.MaxQueuedBytes))
-                        {
-                            // The peer sends faster than its requests are answered, or does not read the answers:
-                            // read no more of its requests until there is room.
-                            await _incoming.WaitForRoomAsync().ConfigureAwait(false);
-                            await _writer.WaitForSpaceAsync().ConfigureAwait(false);
-                        }
-                    }
-                }
-                finally
-                {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                }
-
-                if (result.IsCompleted || !IsUsable)
-                {
-                    break;
-                }
-            }
-        }
-        catch (ProtocolViolationException e)
-        {
-            RuntimeLog.ProtocolViolation(_settings.Logger, PeerName, e.Message);
-            reason = new ActorUnavailableException($"The connection to {PeerName} was closed because the peer sent {e.Message}.", e);
-        }
-        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException or OperationCanceledException)
-        {
-            reason = new ActorUnavailableException($"The connection to {PeerName} was lost: {e.Message}", e);
-        }
-
-        Close(reason);
-        await input.CompleteAsync().ConfigureAwait(false);
-    }
-
-    private void HandleFrame(FrameKind kind, ReadOnlySequence<byte> payload)
-    {
-        switch (kind)
-        {
-            case FrameKind.Request:
-                var header = Protocol.DecodeRequest(payload, out var arguments);
-                _incoming.Receive(header, arguments);
-                break;
-
-            case FrameKind.Response:
-                var correlation = Protocol.DecodeId(payload, out var result);
-                _outgoing.Complete(correlation, PooledBuffer.CopyOf(result));
-                break;
-
-            case FrameKind.Error:
-                var error = Protocol.DecodeError(payload);
-                _outgoing.Fail(error.Correlation, pending => RemoteErrors.ToException(error.Kind, error.Type, error.Message, error.Stack, pending.Describe(), pending.Cycle));
-                break;
-
-            case FrameKind.Cancel:
-                _incoming.Cancel(Protocol.DecodeId(payload, out _));
-                break;
-
-            case FrameKind.Ping:
-                var id = Protocol.DecodeId(payload, out _);
-                var now = _settings.Time.GetTimestamp();
-                var last = Volatile.Read(ref _lastPong);
-                if (last == 0 || _settings.Time.GetElapsedTime(last, now) >= ConnectionSettings.PingInterval)
-                {
-                    Volatile.Write(ref _lastPong, now);
-                    SendControl(FrameKind.Pong, id);
-                }
-
-                break;
-
-            case FrameKind.Pong:
-                break;
-
-            case FrameKind.Goodbye:
-                RuntimeLog.Goodbye(_settings.Logger, PeerName);
-                Close(new ActorUnavailableException($"{PeerName} is shutting down (it said goodbye); the next call starts or finds it again."));
-                break;
-
-            default:
-                throw new ProtocolViolationException($"a {kind} frame after the handshake");
+            _outgoing.TryTake(pending);
         }
     }
 
@@ -265,5 +205,21 @@ internal sealed class SiloConnection : IAsyncDisposable
         _incoming.CancelAll();
         _connection.Abort(new ConnectionAbortedException(reason.Message));
         _closed.TrySetResult();
+    }
+
+    private bool HasWork() => _outgoing.Any || _incoming.Any || Volatile.Read(ref _delivering) != 0;
+
+    /// <summary>The watch's tick: calls past their deadline fail (and the peer is told to stop), a held read loop is taken over.</summary>
+    private void Sweep()
+    {
+        _outgoing.ExpireDue(pending =>
+        {
+            SendControl(FrameKind.Cancel, pending.Correlation);
+            pending.SetException(
+                new ActorCallTimeoutException($"{pending.Describe()} ({PeerName}) did not complete within {pending.Timeout.TotalSeconds:0.###} s{ChainText(pending.Chain)}."),
+                inline: false);
+        });
+        _incoming.ExpireDue();
+        TakeOverIfStalled();
     }
 }
