@@ -64,6 +64,7 @@ awk '
   { delete f; for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
     key = f["peer"] "|" f["workload"] "|" f["unit"]
     if (f["peer"] == "c-memcpy") key = key "|" f["note"]
+    if (f["peer"] == "c-kill-eof") key = key "|" (f["note"] ~ /-1MiB-touched/ ? "threads-only" : "helper-sized-heap")
     v[key] = f["value"] }
   END {
     for (k in v) {
@@ -77,7 +78,7 @@ awk '
       if (p[1] ~ /^sandgrain-transport-shm/ && p[2] == "W3") base = "c-memcpy|W3|MB_per_s|from-memory"
       if (p[1] == "sandgrain-unix" && p[2] == "W1") base = "c-uds|W1|" p[3]
       if (p[1] == "sandgrain-shm" && p[2] == "W1") base = "c-shm-spin|W1|" p[3]
-      if (p[1] ~ /^sandgrain-(unix|shm)/ && p[2] == "FAIL") base = "c-kill-eof|FAIL|us"
+      if (p[1] ~ /^sandgrain-(unix|shm)/ && p[2] == "FAIL") base = "c-kill-eof|FAIL|us|threads-only"
       if (p[1] ~ /^sandgrain-shm/ && p[2] == "W3") base = "c-memcpy|W3|MB_per_s|from-memory"
       if (p[1] ~ /^sandgrain-unix/ && p[2] == "W3") base = "c-uds|W3|MB_per_s"
       if (base != "" && (base in v) && v[base] > 0) { split(base, b, "|"); printf "ratio %s %s %s: %.2f (ours %s, %s %s)\n", p[1], p[2], p[3], v[k] / v[base], v[k], b[1], v[base] }

@@ -20,7 +20,7 @@ namespace Sandgrain.Transport.SharedMemory;
 /// input ends with <see cref="ConnectionResetException"/>; writes fail the same way; <see cref="BaseConnectionContext.ConnectionClosed"/> fires.
 /// A segment whose positions are impossible closes the connection with an error naming the value.
 /// </remarks>
-internal sealed class SharedMemoryConnection : PipeConnection
+internal sealed partial class SharedMemoryConnection : PipeConnection
 {
     private const int ParkTimeoutMs = 1000;
     private const int MaxCopyChunk = 256 * 1024;
@@ -34,7 +34,6 @@ internal sealed class SharedMemoryConnection : PipeConnection
     private readonly string _address;
     private readonly long _spinTicks;
     private readonly int _maxReadBatch;
-    private readonly Lock _doorbellLock = new();
     private Task _monitoring = Task.CompletedTask;
     private Exception? _shutdownReason;
     private Exception? _peerGoneReason;
@@ -395,27 +394,5 @@ internal sealed class SharedMemoryConnection : PipeConnection
         PeerGone(new ConnectionResetException(_consumer.WriterClosed
             ? $"The peer at {_address} closed the connection."
             : $"The peer at {_address} is gone: its companion socket closed without ending the stream (the process exited or was killed)."));
-    }
-
-    private void RingDoorbell(byte kind)
-    {
-        lock (_doorbellLock)
-        {
-            try
-            {
-                var output = _companion.Transport.Output;
-                output.GetSpan(1)[0] = kind;
-                output.Advance(1);
-                var flush = output.FlushAsync();
-                if (!flush.IsCompleted)
-                {
-                    flush.AsTask().GetAwaiter().GetResult();
-                }
-            }
-            catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException or IOException or InvalidOperationException)
-            {
-                // The peer is gone; the monitor reports it.
-            }
-        }
     }
 }

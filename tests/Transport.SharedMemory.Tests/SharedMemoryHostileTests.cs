@@ -148,6 +148,65 @@ public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDispos
 
     public void Dispose() => _container.Dispose();
 
+    [Fact]
+    public async Task APeerThatKeepsItsWaiterSet_AndNeverReadsItsDoorbells_CannotHoldTheThreadThatWrites()
+    {
+        const int Capacity = 64 * 1024;
+        const int Writes = 50_000;
+        var transport = new SharedMemoryTransport(_container.Container, new SharedMemoryTransportOptions { ForceDoorbell = true, SpinDuration = TimeSpan.Zero });
+        var endpoint = (SharedMemoryEndPoint)transport.CreateEndPoint(transport.CreateUniqueAddress());
+        await using var listener = await transport.BindAsync(endpoint, Token);
+        Directory.CreateDirectory(ShmFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var name = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) + ".seg";
+        using var segment = Segment.Create(Path.Combine(ShmFolder, name), Capacity);
+        using var raw = await ConnectRawAsync(endpoint);
+        var hello = Hello(Capacity, name);
+        hello[6] = (byte)WakeMechanism.Doorbell;
+        var accepting = listener.AcceptAsync(Token);
+        await raw.SendAsync(hello, Token);
+        var (accepted, message) = await ReadReplyAsync(raw);
+        Assert.True(accepted, message);
+        await using var connection = (await accepting.AsTask().WaitAsync(Unexpected, Token))!;
+
+        // The attacker drains the ring the listener writes, so that every write publishes; keeps its waiter word
+        // set, so that every publish rings its doorbell; and never reads its companion socket.
+        using var stop = new CancellationTokenSource();
+        var consumer = new RingConsumer(segment.Ring(1), Parking.Create(WakeMechanism.Doorbell, _ => { }));
+        var draining = Task.Run(() =>
+        {
+            var buffer = new byte[Capacity];
+            while (!stop.IsCancellationRequested)
+            {
+                consumer.ArmDataWaiter();
+                var available = consumer.Available();
+                if (available > 0)
+                {
+                    consumer.Read(buffer, available);
+                }
+            }
+        }, Token);
+
+        var output = connection.Transport.Output;
+        var writing = Task.Run(async () =>
+        {
+            for (var i = 0; i < Writes; i++)
+            {
+                output.GetSpan(1)[0] = 1;
+                output.Advance(1);
+                await output.FlushAsync(Token);
+            }
+        }, Token);
+        try
+        {
+            await writing.WaitAsync(Unexpected, Token);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await draining;
+        }
+    }
+
     private static async Task<Socket> ConnectRawAsync(SharedMemoryEndPoint endpoint)
     {
         var raw = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

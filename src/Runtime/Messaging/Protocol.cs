@@ -176,8 +176,12 @@ internal static class Protocol
             var key = ReadBounded(ref r, MaxKeyLength, "key");
             var method = r.ReadUInt32();
             var chainLength = r.ReadArrayHeader();
-            Expect(chainLength <= MaxChainLength, $"a call chain of {chainLength} links (limit {MaxChainLength})");
-            var chain = new string[chainLength];
+            if (chainLength > MaxChainLength)
+            {
+                throw new ProtocolViolationException($"a call chain of {chainLength} links (limit {MaxChainLength})");
+            }
+
+            var chain = chainLength == 0 ? [] : new string[chainLength];
             for (var i = 0; i < chainLength; i++)
             {
                 chain[i] = ReadBounded(ref r, MaxNameLength + MaxKeyLength, "call chain link");
@@ -286,7 +290,13 @@ internal static class Protocol
     private static string ReadBounded(ref MessagePackReader reader, int limit, string what)
     {
         var value = reader.ReadString() ?? throw new ProtocolViolationException($"a nil {what}");
-        Expect(value.Length <= limit, $"a {what} of {value.Length} characters (limit {limit})");
+
+        // The message is built only for a violation: this runs for every string of every request.
+        if (value.Length > limit)
+        {
+            throw new ProtocolViolationException($"a {what} of {value.Length} characters (limit {limit})");
+        }
+
         return value;
     }
 
