@@ -125,7 +125,8 @@ internal sealed unsafe class Segment : IDisposable
             (long*)(control + SegmentLayout.ConsumerPositionOffset),
             (int*)(control + SegmentLayout.DataWaiterOffset),
             (int*)(control + SegmentLayout.WriterClosedOffset),
-            (int*)(control + SegmentLayout.SpaceWaiterOffset));
+            (int*)(control + SegmentLayout.SpaceWaiterOffset),
+            (int*)(control + SegmentLayout.ConsumerCpuOffset));
     }
 
     public void Dispose()
@@ -190,8 +191,11 @@ internal sealed unsafe class Segment : IDisposable
 }
 
 /// <summary>Pointers to one ring's data and control words inside a mapped segment.</summary>
-internal readonly unsafe struct RingView(byte* data, int capacity, long* producerPosition, long* consumerPosition, int* dataWaiter, int* writerClosed, int* spaceWaiter)
+internal readonly unsafe struct RingView(byte* data, int capacity, long* producerPosition, long* consumerPosition, int* dataWaiter, int* writerClosed, int* spaceWaiter, int* consumerCpu)
 {
+    /// <summary>Where the consumer's thread last waited, as CPU + 1; 0 when not known (an older peer leaves it 0).</summary>
+    internal int* ConsumerCpu { get; } = consumerCpu;
+
     internal byte* Data { get; } = data;
 
     internal int Capacity { get; } = capacity;

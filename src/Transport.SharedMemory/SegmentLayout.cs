@@ -20,6 +20,7 @@ namespace Sandgrain.Transport.SharedMemory;
 /// ring control (each field on its own 128-byte line, so producer and consumer never share one):
 /// +0      8     producer position (bytes ever published; only the producer writes it)
 /// +128    8     consumer position (bytes ever consumed; only the consumer writes it)
+/// +136    4     consumer CPU + 1: where the consumer's thread last waited (0 unknown; only the consumer writes it)
 /// +256    4     data waiter: 1 while the consumer is parked waiting for data (futex word)
 /// +260    4     writer closed: 1 once the producer has published its last byte
 /// +384    4     space waiter: 1 while the producer is parked waiting for space (futex word)
@@ -42,6 +43,7 @@ internal static class SegmentLayout
 
     internal const int ProducerPositionOffset = 0;
     internal const int ConsumerPositionOffset = CacheLine;
+    internal const int ConsumerCpuOffset = CacheLine + 8;
     internal const int DataWaiterOffset = 2 * CacheLine;
     internal const int WriterClosedOffset = (2 * CacheLine) + 4;
     internal const int SpaceWaiterOffset = 3 * CacheLine;

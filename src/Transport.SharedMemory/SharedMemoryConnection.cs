@@ -173,7 +173,7 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
     }
 
     /// <summary>Bytes available to read; 0 at the end of the stream; -1 when the connection is shut down.</summary>
-    private int WaitForData()
+    private unsafe int WaitForData()
     {
         var available = _consumer.Available();
         if (available > 0)
@@ -181,20 +181,30 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
             return available;
         }
 
-        if (_spinTicks > 0)
+        var cpu = SpinPolicy.CurrentCpu();
+        Volatile.Write(ref *_consumer.Ring.ConsumerCpu, cpu);
+        var peerCpu = Volatile.Read(ref *_producer.Ring.ConsumerCpu);
+        if (_spinTicks > 0 && SpinPolicy.TryBegin())
         {
-            var deadline = Stopwatch.GetTimestamp() + _spinTicks;
-            var spins = 0;
-            do
+            try
             {
-                SpinOnce(ref spins);
-                available = _consumer.Available();
-                if (available > 0)
+                var deadline = Stopwatch.GetTimestamp() + _spinTicks;
+                var spins = 0;
+                do
                 {
-                    return available;
+                    SpinPolicy.SpinOnce(ref spins, cpu, peerCpu);
+                    available = _consumer.Available();
+                    if (available > 0)
+                    {
+                        return available;
+                    }
                 }
+                while (Stopwatch.GetTimestamp() < deadline && !_consumer.WriterClosed && Volatile.Read(ref _shutdownReason) is null);
             }
-            while (Stopwatch.GetTimestamp() < deadline && !_consumer.WriterClosed && Volatile.Read(ref _shutdownReason) is null);
+            finally
+            {
+                SpinPolicy.End();
+            }
         }
 
         while (true)
@@ -296,41 +306,33 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
         }
     }
 
-    private bool SpinForSpace()
+    private unsafe bool SpinForSpace()
     {
-        if (_spinTicks <= 0)
+        if (_spinTicks <= 0 || !SpinPolicy.TryBegin())
         {
             return false;
         }
 
-        var deadline = Stopwatch.GetTimestamp() + _spinTicks;
-        var spins = 0;
-        do
+        try
         {
-            SpinOnce(ref spins);
-            if (_producer.Free() > 0)
+            var cpu = SpinPolicy.CurrentCpu();
+            var peerCpu = Volatile.Read(ref *_producer.Ring.ConsumerCpu);
+            var deadline = Stopwatch.GetTimestamp() + _spinTicks;
+            var spins = 0;
+            do
             {
-                return true;
+                SpinPolicy.SpinOnce(ref spins, cpu, peerCpu);
+                if (_producer.Free() > 0)
+                {
+                    return true;
+                }
             }
+            while (Stopwatch.GetTimestamp() < deadline);
+            return false;
         }
-        while (Stopwatch.GetTimestamp() < deadline);
-        return false;
-    }
-
-    /// <summary>
-    /// One step of a spin: a pause, and now and then a yield of the CPU, because on a machine with as many
-    /// runnable threads as cores a pure spin keeps the very thread that will produce the data off the CPU
-    /// (the peer's reply often needs a pool thread of this process to run).
-    /// </summary>
-    private static void SpinOnce(ref int spins)
-    {
-        if ((++spins & 15) == 0)
+        finally
         {
-            Thread.Yield();
-        }
-        else
-        {
-            Thread.SpinWait(4);
+            SpinPolicy.End();
         }
     }
 

@@ -18,9 +18,10 @@ public sealed class SharedMemoryTransportOptions
     public int MaxAcceptedRingCapacity { get; set; } = 16 << 20;
 
     /// <summary>
-    /// How long a reader with nothing to read (or a writer facing a full ring) spins before it parks.
-    /// Spinning costs a CPU core while it lasts and buys the lowest latency; <see cref="TimeSpan.Zero"/> parks
-    /// at once, for battery-sensitive apps. Default 50 µs.
+    /// How long a reader with nothing to read (or a writer facing a full ring) spins before it parks. One thread
+    /// per process spins at a time (the others park at once), and it yields its CPU at every step while the peer's
+    /// receive thread was last seen on the same CPU. Spinning costs a CPU core while it lasts and buys the lowest
+    /// latency; <see cref="TimeSpan.Zero"/> parks at once, for battery-sensitive apps. Default 50 µs.
     /// </summary>
     public TimeSpan SpinDuration { get; set; } = TimeSpan.FromMicroseconds(50);
 
