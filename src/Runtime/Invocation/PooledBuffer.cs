@@ -37,6 +37,12 @@ public sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
         return buffer;
     }
 
+    /// <summary>The bytes it can hold before it grows.</summary>
+    internal int Capacity => _array.Length;
+
+    /// <summary>Forgets what was written, keeping the array (for a buffer reused by its owner).</summary>
+    internal void Reset() => _written = 0;
+
     /// <summary>A MessagePack writer over this buffer.</summary>
     public MessagePackWriter CreateWriter() => new(this);
 

@@ -172,9 +172,10 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
             result = await settings.Handler.InvokeAsync(header, arguments, cancellation.Token).ConfigureAwait(false);
             if (!oneWay)
             {
-                using var encoded = PooledBuffer.Rent(16);
+                var encoded = HeaderScratch.Take();
                 Protocol.EncodeId(encoded, header.CorrelationId);
                 slotHandedOver = Handed(writer.SendAsync(FrameKind.Response, encoded.WrittenMemory.Span, result.WrittenMemory.Span, holdsSlot: true));
+                HeaderScratch.Give(encoded);
             }
         }
         catch (Exception e)

@@ -133,29 +133,33 @@ internal static class Protocol
         return (siloId, bytes[26..]);
     }
 
-    internal static void EncodeRequest(Invocation.PooledBuffer header, in RequestHeader request)
+    internal static void EncodeRequest(Invocation.PooledBuffer header, RequestHeader request) =>
+        EncodeRequest(header, request.CorrelationId, request.Flags, request.TimeoutMs, request.Interface, request.Key, request.MethodId, request.Chain, request.TraceParent);
+
+    /// <summary>Writes a request header from its fields (a caller builds no header object).</summary>
+    internal static void EncodeRequest(Invocation.PooledBuffer header, ulong correlation, RequestFlags flags, uint timeoutMs, string @interface, string key, uint methodId, string[] chain, string? traceParent)
     {
         var w = header.CreateWriter();
         w.WriteArrayHeader(8);
-        w.Write(request.CorrelationId);
-        w.Write((byte)request.Flags);
-        w.Write(request.TimeoutMs);
-        w.Write(request.Interface);
-        w.Write(request.Key);
-        w.Write(request.MethodId);
-        w.WriteArrayHeader(request.Chain.Length);
-        foreach (var link in request.Chain)
+        w.Write(correlation);
+        w.Write((byte)flags);
+        w.Write(timeoutMs);
+        w.Write(@interface);
+        w.Write(key);
+        w.Write(methodId);
+        w.WriteArrayHeader(chain.Length);
+        foreach (var link in chain)
         {
             w.Write(link);
         }
 
-        if (request.TraceParent is null)
+        if (traceParent is null)
         {
             w.WriteNil();
         }
         else
         {
-            w.Write(request.TraceParent);
+            w.Write(traceParent);
         }
 
         w.Flush();
@@ -163,7 +167,7 @@ internal static class Protocol
 
     /// <summary>Decodes a request header; <paramref name="arguments"/> is what follows it.</summary>
     /// <exception cref="ProtocolViolationException">The header is damaged: framing is lost, the connection must close.</exception>
-    internal static RequestHeader DecodeRequest(ReadOnlySequence<byte> payload, out ReadOnlySequence<byte> arguments)
+    internal static RequestHeader DecodeRequest(ReadOnlySequence<byte> payload, out ReadOnlySequence<byte> arguments, DecodedNames? names = null)
     {
         try
         {
@@ -172,8 +176,8 @@ internal static class Protocol
             var correlation = r.ReadUInt64();
             var flags = (RequestFlags)r.ReadByte();
             var timeout = r.ReadUInt32();
-            var name = ReadBounded(ref r, MaxNameLength, "interface name");
-            var key = ReadBounded(ref r, MaxKeyLength, "key");
+            var name = names is null ? ReadBounded(ref r, MaxNameLength, "interface name") : ReadBounded(ref r, MaxNameLength, "interface name", ref names.Interface);
+            var key = names is null ? ReadBounded(ref r, MaxKeyLength, "key") : ReadBounded(ref r, MaxKeyLength, "key", ref names.Key);
             var method = r.ReadUInt32();
             var chainLength = r.ReadArrayHeader();
             if (chainLength > MaxChainLength)
@@ -300,6 +304,42 @@ internal static class Protocol
         return value;
     }
 
+    /// <summary>
+    /// <see cref="ReadBounded(ref MessagePackReader, int, string)"/>, returning the string decoded last time when the
+    /// bytes are the same: a caller that calls one actor again and again costs no new strings.
+    /// </summary>
+    private static string ReadBounded(ref MessagePackReader reader, int limit, string what, ref DecodedNames.Name? last)
+    {
+        if (reader.TryReadNil())
+        {
+            throw new ProtocolViolationException($"a nil {what}");
+        }
+
+        if (!reader.TryReadStringSpan(out var utf8))
+        {
+            return ReadBounded(ref reader, limit, what);
+        }
+
+        var previous = last;
+        if (previous is not null && utf8.SequenceEqual(previous.Utf8))
+        {
+            return previous.Value;
+        }
+
+        var value = Encoding.UTF8.GetString(utf8);
+        if (value.Length > limit)
+        {
+            throw new ProtocolViolationException($"a {what} of {value.Length} characters (limit {limit})");
+        }
+
+        if (utf8.Length <= DecodedNames.MaxRemembered)
+        {
+            last = new DecodedNames.Name(utf8.ToArray(), value);
+        }
+
+        return value;
+    }
+
     private static void Expect(bool condition, string violation)
     {
         if (!condition)
@@ -307,4 +347,16 @@ internal static class Protocol
             throw new ProtocolViolationException(violation);
         }
     }
+}
+
+/// <summary>The interface name and key one connection decoded last (see <see cref="Protocol.DecodeRequest"/>).</summary>
+internal sealed class DecodedNames
+{
+    /// <summary>Longer strings are decoded every time (a key of kilobytes is not worth keeping).</summary>
+    internal const int MaxRemembered = 256;
+
+    internal Name? Interface;
+    internal Name? Key;
+
+    internal sealed record Name(byte[] Utf8, string Value);
 }

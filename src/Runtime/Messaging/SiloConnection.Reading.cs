@@ -17,6 +17,8 @@ internal sealed partial class SiloConnection
     private long _watchedDelivery;
     private long _watchedSince;
 
+    private readonly DecodedNames _names = new();
+
     private async Task ReadLoopAsync()
     {
         var input = _connection.Transport.Input;
@@ -102,7 +104,7 @@ internal sealed partial class SiloConnection
         switch (kind)
         {
             case FrameKind.Request:
-                var header = Protocol.DecodeRequest(payload, out var arguments);
+                var header = Protocol.DecodeRequest(payload, out var arguments, _names);
                 if (!_incoming.TryAdmit(header, arguments.Length))
                 {
                     return false;

@@ -87,7 +87,6 @@ internal sealed partial class SiloConnection : IAsyncDisposable
         var correlation = _outgoing.NextCorrelation();
         var oneWay = (flags & CallFlags.OneWay) != 0;
         var requestFlags = (RequestFlags)(byte)flags | (cancellationToken.CanBeCanceled ? RequestFlags.Cancellable : 0);
-        var header = new RequestHeader(correlation, requestFlags, (uint)Math.Min(timeout.TotalMilliseconds, IncomingCalls.MaxTimeoutMs), target.Info.Name, target.Key, method.Id, chain, Activity.Current?.Id);
         var pending = oneWay ? null : _outgoing.Add(correlation, target, method, chain, timeout, this);
         if (Volatile.Read(ref _closeReason) is { } closed)
         {
@@ -100,12 +99,10 @@ internal sealed partial class SiloConnection : IAsyncDisposable
             pending?.WatchCancellation(cancellationToken);
         }
 
-        Task sent;
-        using (var encoded = PooledBuffer.Rent())
-        {
-            Protocol.EncodeRequest(encoded, header);
-            sent = _writer.SendAsync(FrameKind.Request, encoded.WrittenMemory.Span, arguments.WrittenMemory.Span, bounded: true);
-        }
+        var encoded = HeaderScratch.Take();
+        Protocol.EncodeRequest(encoded, correlation, requestFlags, (uint)Math.Min(timeout.TotalMilliseconds, IncomingCalls.MaxTimeoutMs), target.Info.Name, target.Key, method.Id, chain, Activity.Current?.Id);
+        var sent = _writer.SendAsync(FrameKind.Request, encoded.WrittenMemory.Span, arguments.WrittenMemory.Span, bounded: true);
+        HeaderScratch.Give(encoded);
 
         if (sent.IsFaulted)
         {
@@ -187,9 +184,10 @@ internal sealed partial class SiloConnection : IAsyncDisposable
 
     private void SendControl(FrameKind kind, ulong id)
     {
-        using var encoded = PooledBuffer.Rent(16);
+        var encoded = HeaderScratch.Take();
         Protocol.EncodeId(encoded, id);
         IncomingCalls.Observe(_writer.SendAsync(kind, encoded.WrittenMemory.Span, default));
+        HeaderScratch.Give(encoded);
     }
 
     /// <summary>Closes once: every call in flight fails at once, naming the peer, the actor and the method.</summary>
