@@ -64,7 +64,7 @@ awk '
   { delete f; for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
     key = f["peer"] "|" f["workload"] "|" f["unit"]
     if (f["peer"] == "c-memcpy") key = key "|" f["note"]
-    if (f["peer"] == "c-kill-eof") key = key "|" (f["note"] ~ /-1MiB-touched/ ? "threads-only" : "helper-sized-heap")
+    if (f["peer"] == "c-kill-eof") key = key "|" (f["note"] ~ /,1MiB-touched/ ? "threads-only" : "helper-sized-heap")
     v[key] = f["value"] }
   END {
     for (k in v) {

@@ -60,6 +60,9 @@ internal static class ActorBench
             Report.Line(peer, "W2", perSecond, "calls_per_s", note + ",64-in-flight,1s-warmup");
             Report.Line(peer, "RSS", PeakRssMiB(serverPid), "MiB", note + ",server-VmHWM-after-W2");
 
+            // What the kernel must free when the helper is killed, before its sockets end (see FAIL and c-kill-eof).
+            Report.Line(peer, "RSS", StatusMiB(serverPid, "RssAnon:"), "MiB", note + ",server-RssAnon-after-W2");
+
             var bulk = new byte[1 << 20];
             var sink = factory.GetGrain<IEchoActor>("w3");
             for (var i = 0; i < 20; i++)
@@ -239,11 +242,14 @@ internal static class ActorBench
         return times;
     }
 
-    private static double PeakRssMiB(int pid)
+    private static double PeakRssMiB(int pid) => StatusMiB(pid, "VmHWM:");
+
+    /// <summary>A kB field of /proc/&lt;pid&gt;/status in MiB (Linux).</summary>
+    private static double StatusMiB(int pid, string field)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
         {
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            if (line.StartsWith(field, StringComparison.Ordinal))
             {
                 return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
             }
