@@ -31,6 +31,9 @@ internal static class TransportBench
 
             using var server = StartServer(transportName, container, address);
             await using var connection = await transport.ConnectAsync(transport.CreateEndPoint(address));
+
+            // Both ends read on the receive thread: the ping-pong loops never block it.
+            connection.Features.Get<IReceiveThreadFeature>()?.ReadInline();
             var peer = $"sandgrain-transport-{transportName}";
             var note = Report.BuildNote(transportName switch
             {
@@ -73,6 +76,7 @@ internal static class TransportBench
         Console.WriteLine("READY");
         while (await listener.AcceptAsync() is { } connection)
         {
+            connection.Features.Get<IReceiveThreadFeature>()?.ReadInline();
             _ = Task.Run(() => ServeAsync(connection));
         }
 

@@ -2,28 +2,6 @@ using System.IO.Pipelines;
 
 namespace Sandgrain.Transport;
 
-/// <summary>
-/// Running the application's reader on the receive thread, inside its flush — no thread hop per message — for an
-/// application that can take its reading back from a thread its own code holds. Offered by connections whose
-/// receive loop can be replaced (<see cref="TryReplaceStalledReceiver"/>).
-/// </summary>
-internal interface IReceiveThreadFeature
-{
-    /// <summary>
-    /// From now on the reader's continuations run on the receive thread. Only for a reader that watches for code
-    /// holding that thread and then calls <see cref="TryReplaceStalledReceiver"/>: otherwise blocking code in the
-    /// reader stops the connection's receiving for good.
-    /// </summary>
-    void ReadInline();
-
-    /// <summary>
-    /// When the receive thread is inside a flush of the input — that is, running the application's reader inline —
-    /// a new receive thread takes over reading and the held one, once the application lets it go, returns without
-    /// touching the connection again. False when no receive thread is inside a flush (nothing to replace).
-    /// </summary>
-    bool TryReplaceStalledReceiver();
-}
-
 internal abstract partial class PipeConnection : IReceiveThreadFeature
 {
     // The generation of the receive thread that is inside FlushInput, 0 when none is, -1 once disposal has begun.

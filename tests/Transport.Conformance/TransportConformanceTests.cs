@@ -34,6 +34,9 @@ public abstract class TransportConformanceTests : IAsyncLifetime
     /// <summary>Null when the transport can run here; otherwise why not (the tests are skipped with it).</summary>
     protected virtual string? SkipReason => null;
 
+    /// <summary>False for a transport whose receive loop cannot be handed over, so it never reads on the receive thread (Mach).</summary>
+    protected virtual bool OffersReceiveThread => true;
+
     protected abstract ISandgrainTransport CreateTransport(GroupContainer container);
 
     protected static CancellationToken Token => TestContext.Current.CancellationToken;
@@ -91,6 +94,57 @@ public abstract class TransportConformanceTests : IAsyncLifetime
             var payload = Frames.Pattern(1 + (i * 37 % 500), i);
             await Frames.WriteAsync(client.Transport.Output, payload, Token);
             Assert.Equal(payload, await Frames.ReadAsync(client.Transport.Input, Token).AsTask().WaitAsync(Unexpected, Token));
+        }
+    }
+
+    [Fact]
+    public async Task Reads_ContinueOnThePool_UntilTheReaderAsksForTheReceiveThread()
+    {
+        var client = await ConnectToEchoPeerAsync();
+        var payload = Frames.Pattern(64, 7);
+        var before = await ThreadOfEchoAsync(client, payload);
+        Assert.DoesNotContain("-recv", before ?? "", StringComparison.Ordinal);
+
+        var feature = client.Features.Get<IReceiveThreadFeature>();
+        if (!OffersReceiveThread)
+        {
+            Assert.Null(feature);
+            return;
+        }
+
+        Assert.NotNull(feature);
+        feature.ReadInline();
+        var after = await ThreadOfEchoAsync(client, payload);
+        Assert.StartsWith("sandgrain-", after, StringComparison.Ordinal);
+        Assert.EndsWith("-recv", after, StringComparison.Ordinal);
+    }
+
+    /// <summary>The name of the thread a read waiting for the echo of <paramref name="payload"/> continues on.</summary>
+    private static async Task<string?> ThreadOfEchoAsync(ConnectionContext client, byte[] payload)
+    {
+        var input = client.Transport.Input;
+
+        // Waiting before the echo can arrive, so that the read completes asynchronously, on the transport's choice of thread.
+        var reading = ContinuationThreadAsync(input, payload.Length + 4);
+        await Frames.WriteAsync(client.Transport.Output, payload, Token);
+        return await reading.WaitAsync(Unexpected, Token);
+    }
+
+    private static async Task<string?> ContinuationThreadAsync(PipeReader input, int frameBytes)
+    {
+        string? thread = null;
+        while (true)
+        {
+            var result = await input.ReadAsync(Token).ConfigureAwait(false);
+            thread ??= Thread.CurrentThread.Name;
+            if (result.Buffer.Length >= frameBytes)
+            {
+                input.AdvanceTo(result.Buffer.GetPosition(frameBytes));
+                return thread;
+            }
+
+            Assert.False(result.IsCompleted, "the echo peer closed the connection");
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         }
     }
 

@@ -10,6 +10,9 @@ public sealed class MachConformanceTests(ITestOutputHelper output) : TransportCo
 
     protected override string? SkipReason => OperatingSystem.IsMacOS() ? null : NeedsMacOS;
 
+    // Its receive loop owns a kernel message buffer and cannot yet be handed to another thread: reads go to the pool.
+    protected override bool OffersReceiveThread => false;
+
     protected override ISandgrainTransport CreateTransport(GroupContainer container)
     {
         if (!OperatingSystem.IsMacOS())
