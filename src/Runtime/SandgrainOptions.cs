@@ -84,7 +84,7 @@ public sealed class SandgrainOptions
     /// A response continues its caller, and a request for an idle activation runs its turn, on the thread that read
     /// it (no thread hop per call); an actor method or a continuation that blocks holds that thread, and after this
     /// long the connection is read by another one, so blocking code costs a stall of about this long, never a
-    /// deadlock. Checked every half of it. Default 20 ms; from 1 ms to 10 s.
+    /// deadlock. Checked every half of it (at most every 10 ms, which is also how late a call's deadline can be noticed). Default 20 ms; from 1 ms to 10 s.
     /// </summary>
     public TimeSpan ReceiveStallThreshold { get; set; } = TimeSpan.FromMilliseconds(20);
 

@@ -7,12 +7,19 @@ namespace Sandgrain.Runtime.Messaging;
 /// </summary>
 internal sealed class ConnectionWatch : IDisposable
 {
+    /// <summary>How late a call's deadline may be noticed at most.</summary>
+    internal static readonly TimeSpan DeadlineGranularity = TimeSpan.FromMilliseconds(10);
+
     private readonly ITimer _timer;
     private readonly TimeSpan _period;
     private readonly Action _sweep;
     private readonly Func<bool> _hasWork;
     private int _armed;
     private int _ticking;
+
+    /// <summary>Half the stall threshold, and no longer than <see cref="DeadlineGranularity"/>, so that deadlines stay punctual.</summary>
+    internal static TimeSpan PeriodFor(TimeSpan stallThreshold) =>
+        TimeSpan.FromMilliseconds(Math.Clamp(stallThreshold.TotalMilliseconds / 2, 0.5, DeadlineGranularity.TotalMilliseconds));
 
     /// <param name="period">How often to sweep while armed.</param>
     /// <param name="sweep">Expires what is due and checks the read loop.</param>

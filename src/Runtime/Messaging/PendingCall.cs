@@ -65,6 +65,13 @@ internal sealed class PendingCall : IValueTaskSource<PooledBuffer?>
     internal void WatchCancellation(CancellationToken token) =>
         _cancellation = token.UnsafeRegister(static (s, token) => ((PendingCall)s!).Owner.CancelPending((PendingCall)s, token), this);
 
+    /// <summary>A call that was never sent and that nobody will await: its cancellation callback goes.</summary>
+    internal void Abandon()
+    {
+        ReleaseCancellation();
+        _reusable = false;
+    }
+
     internal string Describe() => $"{Target.Info.Name}.{Method.Name} on '{Target.Key}'";
 
     internal ActorUnavailableException Unavailable(Exception reason, string peerName) =>

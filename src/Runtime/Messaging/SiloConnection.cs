@@ -45,7 +45,7 @@ internal sealed partial class SiloConnection : IAsyncDisposable
         _writer = new FrameWriter(connection.Transport.Output, settings, () => PeerName, Close, count => _incoming!.SlotsWritten(count));
         _outgoing = new OutgoingCalls(() => PeerName, settings.Time);
         _incoming = new IncomingCalls(settings, _writer, () => PeerName);
-        _watch = new ConnectionWatch(settings.ReceiveStallThreshold / 2, Sweep, HasWork);
+        _watch = new ConnectionWatch(ConnectionWatch.PeriodFor(settings.ReceiveStallThreshold), Sweep, HasWork);
     }
 
     /// <summary>The peer silo's id, proven by its hello.</summary>
@@ -176,9 +176,9 @@ internal sealed partial class SiloConnection : IAsyncDisposable
     /// <summary>A call that was never sent: out of the table, and nobody will wait for it.</summary>
     private void Abandon(PendingCall? pending)
     {
-        if (pending is not null)
+        if (pending is not null && _outgoing.TryTake(pending))
         {
-            _outgoing.TryTake(pending);
+            pending.Abandon();
         }
     }
 
