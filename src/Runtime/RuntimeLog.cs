@@ -93,4 +93,7 @@ internal static partial class RuntimeLog
     /// </summary>
     [LoggerMessage(EventId = 3013, Level = LogLevel.Debug, Message = "Code run on the thread that reads the connection to {Peer} held it for more than {Milliseconds:0} ms (Sandgrain:ReceiveStallThreshold): an actor method or a caller's continuation that blocks, or the first compilation of a call path. Another thread reads the connection now; the held one goes back when the code returns.")]
     internal static partial void ReceiveStalled(ILogger logger, string peer, double milliseconds);
+
+    [LoggerMessage(EventId = 3014, Level = LogLevel.Error, Message = "The deadline sweep of the connection to {Peer} failed; it goes on at the next tick.")]
+    internal static partial void WatchFailed(ILogger logger, string peer, Exception exception);
 }

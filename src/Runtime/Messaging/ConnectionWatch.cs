@@ -14,18 +14,24 @@ internal sealed class ConnectionWatch : IDisposable
     private readonly TimeSpan _period;
     private readonly Action _sweep;
     private readonly Func<bool> _hasWork;
+    private readonly Action<Exception> _failed;
     private int _armed;
     private int _ticking;
 
-    /// <summary>Half the stall threshold, and no longer than <see cref="DeadlineGranularity"/>, so that deadlines stay punctual.</summary>
+    /// <summary>
+    /// Half the stall threshold in whole milliseconds (the system timer's unit: a period that rounds to 0 would fire
+    /// once and never again), at least 1 ms and at most <see cref="DeadlineGranularity"/>, so that deadlines stay punctual.
+    /// </summary>
     internal static TimeSpan PeriodFor(TimeSpan stallThreshold) =>
-        TimeSpan.FromMilliseconds(Math.Clamp(stallThreshold.TotalMilliseconds / 2, 0.5, DeadlineGranularity.TotalMilliseconds));
+        TimeSpan.FromMilliseconds(Math.Clamp(Math.Floor(stallThreshold.TotalMilliseconds / 2), 1, DeadlineGranularity.TotalMilliseconds));
 
     /// <param name="period">How often to sweep while armed.</param>
     /// <param name="sweep">Expires what is due and checks the read loop.</param>
     /// <param name="hasWork">True while something is left to watch.</param>
-    internal ConnectionWatch(TimeSpan period, Action sweep, Func<bool> hasWork)
+    /// <param name="failed">Told what a sweep threw; the watch goes on.</param>
+    internal ConnectionWatch(TimeSpan period, Action sweep, Func<bool> hasWork, Action<Exception> failed)
     {
+        _failed = failed;
         _period = period;
         _sweep = sweep;
         _hasWork = hasWork;
@@ -59,7 +65,16 @@ internal sealed class ConnectionWatch : IDisposable
 
         try
         {
-            _sweep();
+            try
+            {
+                _sweep();
+            }
+            catch (Exception e)
+            {
+                // A timer callback that throws ends the process; a failed sweep is reported, and the next tick sweeps again.
+                _failed(e);
+            }
+
             if (!_hasWork())
             {
                 _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);

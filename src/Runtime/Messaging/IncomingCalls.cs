@@ -55,9 +55,9 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
         var now = settings.Time.GetTimestamp();
         foreach (var (_, running) in _running)
         {
-            if (running.Deadline <= now)
+            if (running.Deadline <= now && !running.Cancellation.IsCancellationRequested)
             {
-                TryCancel(running.Cancellation);
+                CancelOnPool(running.Cancellation);
             }
         }
     }
@@ -135,9 +135,16 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
         foreach (var running in _running.Values)
         {
-            TryCancel(running.Cancellation);
+            CancelOnPool(running.Cancellation);
         }
     }
+
+    /// <summary>
+    /// Cancels off this thread: the sweep and the close run on the connection's timer and closing threads, and an
+    /// actor's cancellation callback may block or throw there.
+    /// </summary>
+    private static void CancelOnPool(CancellationTokenSource source) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static s => TryCancel(s), source, preferLocal: false);
 
     private static void TryCancel(CancellationTokenSource source)
     {
@@ -148,6 +155,10 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
         catch (ObjectDisposedException)
         {
             // The call finished meanwhile.
+        }
+        catch (AggregateException)
+        {
+            // An actor's own cancellation callback threw: that is the actor's affair, and the request ends as cancelled.
         }
     }
 

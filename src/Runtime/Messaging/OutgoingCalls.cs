@@ -18,9 +18,18 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
     /// <summary>True while some call waits (for the connection's sweep).</summary>
     internal bool Any => !_pending.IsEmpty;
 
-    internal PendingCall Add(ulong correlation, ActorReference target, ActorMethodInfo method, string[] chain, TimeSpan timeout, SiloConnection owner)
+    /// <summary>
+    /// Registers a call. Its cancellation is watched before it enters the table, so that nothing that finds it there
+    /// (the sweep, a close) can complete it while its registration is still being made.
+    /// </summary>
+    internal PendingCall Add(ulong correlation, ActorReference target, ActorMethodInfo method, string[] chain, TimeSpan timeout, SiloConnection owner, CancellationToken cancellationToken)
     {
         var pending = PendingCall.Rent(correlation, target, method, chain, time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency), timeout, owner);
+        if (cancellationToken.CanBeCanceled)
+        {
+            pending.WatchCancellation(cancellationToken);
+        }
+
         _pending[correlation] = pending;
         return pending;
     }

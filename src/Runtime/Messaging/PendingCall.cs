@@ -63,7 +63,11 @@ internal sealed class PendingCall : IValueTaskSource<PooledBuffer?>
 
     /// <summary>Cancels the call when <paramref name="token"/> is cancelled (registered before the request is sent).</summary>
     internal void WatchCancellation(CancellationToken token) =>
-        _cancellation = token.UnsafeRegister(static (s, token) => ((PendingCall)s!).Owner.CancelPending((PendingCall)s, token), this);
+        _cancellation = token.UnsafeRegister(static (s, token) =>
+        {
+            var pending = (PendingCall)s!;
+            pending.Owner?.CancelPending(pending, token);
+        }, this);
 
     /// <summary>A call that was never sent and that nobody will await: its cancellation callback goes.</summary>
     internal void Abandon()
@@ -122,17 +126,26 @@ internal sealed class PendingCall : IValueTaskSource<PooledBuffer?>
 
     private void Return()
     {
+        // A registration made after the call completed (the sweep can fail a call before its caller gets here) goes
+        // now; one whose callback has started keeps this object out of the pool for good.
+        ReleaseCancellation();
         var reusable = _reusable;
         _core.Reset();
+        if (!reusable)
+        {
+            // A callback that is still running may read Owner: leave everything as it is, for the collector.
+            return;
+        }
+
         Target = null!;
         Method = null!;
         Chain = [];
         Owner = null!;
-        if (reusable && Interlocked.Increment(ref s_pooled) <= MaxPooled)
+        if (Interlocked.Increment(ref s_pooled) <= MaxPooled)
         {
             s_pool.Enqueue(this);
         }
-        else if (reusable)
+        else
         {
             Interlocked.Decrement(ref s_pooled);
         }

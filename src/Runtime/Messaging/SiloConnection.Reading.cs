@@ -214,9 +214,10 @@ internal sealed partial class SiloConnection
             return;
         }
 
-        RuntimeLog.ReceiveStalled(_settings.Logger, PeerName, _settings.ReceiveStallThreshold.TotalMilliseconds);
-        _connection.Features.Get<IReceiveThreadFeature>()?.TryReplaceStalledReceiver();
+        // The new loop first: once the marker is swapped, the held loop will not read again, whatever fails below.
         _ = Task.Run(ReadLoopAsync);
+        _connection.Features.Get<IReceiveThreadFeature>()?.TryReplaceStalledReceiver();
+        RuntimeLog.ReceiveStalled(_settings.Logger, PeerName, _settings.ReceiveStallThreshold.TotalMilliseconds);
     }
 
     /// <summary>A frame taken out of the input, to be run after it (see <see cref="Take"/>).</summary>

@@ -45,7 +45,7 @@ internal sealed partial class SiloConnection : IAsyncDisposable
         _writer = new FrameWriter(connection.Transport.Output, settings, () => PeerName, Close, count => _incoming!.SlotsWritten(count));
         _outgoing = new OutgoingCalls(() => PeerName, settings.Time);
         _incoming = new IncomingCalls(settings, _writer, () => PeerName);
-        _watch = new ConnectionWatch(ConnectionWatch.PeriodFor(settings.ReceiveStallThreshold), Sweep, HasWork);
+        _watch = new ConnectionWatch(ConnectionWatch.PeriodFor(settings.ReceiveStallThreshold), Sweep, HasWork, e => RuntimeLog.WatchFailed(settings.Logger, PeerName, e));
     }
 
     /// <summary>The peer silo's id, proven by its hello.</summary>
@@ -87,16 +87,18 @@ internal sealed partial class SiloConnection : IAsyncDisposable
         var correlation = _outgoing.NextCorrelation();
         var oneWay = (flags & CallFlags.OneWay) != 0;
         var requestFlags = (RequestFlags)(byte)flags | (cancellationToken.CanBeCanceled ? RequestFlags.Cancellable : 0);
-        var pending = oneWay ? null : _outgoing.Add(correlation, target, method, chain, timeout, this);
+        var pending = oneWay ? null : _outgoing.Add(correlation, target, method, chain, timeout, this, cancellationToken);
         if (Volatile.Read(ref _closeReason) is { } closed)
         {
             Abandon(pending);
             throw Unavailable(target, method, closed);
         }
 
-        if (cancellationToken.CanBeCanceled)
+        if (cancellationToken.IsCancellationRequested)
         {
-            pending?.WatchCancellation(cancellationToken);
+            // Cancelled while the call was being registered (its callback found nothing to cancel yet): never sent.
+            Abandon(pending);
+            throw new OperationCanceledException(cancellationToken);
         }
 
         var encoded = HeaderScratch.Take();
