@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using Sandgrain.Runtime.Invocation;
