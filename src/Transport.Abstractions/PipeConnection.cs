@@ -10,8 +10,9 @@ namespace Sandgrain.Transport;
 /// What every Sandgrain connection shares: its id, features, the two bounded pipes between the transport and
 /// the application, the <see cref="ConnectionClosed"/> signal, and the life cycle — a receive loop on a thread of
 /// its own and an async send loop, started by <see cref="Start"/>; <see cref="Abort(ConnectionAbortedException)"/>
-/// and <see cref="DisposeAsync"/> stop them through <see cref="Stop"/>; disposal waits for both loops, releases
-/// what the transport holds, then the pipes. A transport adds only how bytes move.
+/// stops them at once through <see cref="Stop"/>; <see cref="DisposeAsync"/> first lets the send loop deliver what is
+/// queued and end the stream, then stops, waits for both loops, releases what the transport holds, then the pipes.
+/// A transport adds only how bytes move.
 /// </summary>
 /// <remarks>
 /// Input (transport → application): the transport's receive thread writes and its flushes wait when
@@ -22,10 +23,10 @@ namespace Sandgrain.Transport;
 internal abstract partial class PipeConnection : ConnectionContext
 {
     private const int MinimumSegmentSize = 64 * 1024;
+    private const string BothEnded = "Both sides ended their streams.";
     private static long s_nextId;
 
     private readonly CancellationTokenSource _closed = new();
-    private int _closedSignalled;
     private Task _sending = Task.CompletedTask;
     private Task? _disposing;
     private int _receiveEnded;
@@ -43,8 +44,10 @@ internal abstract partial class PipeConnection : ConnectionContext
     /// reading over from a held thread (the Sandgrain runtime) has its reader run on the receive thread. Until then,
     /// and always otherwise, reads are continued on the thread pool.
     /// </param>
-    protected PipeConnection(string scheme, IPeerIdentityFeature? peer, EndPoint? local, EndPoint? remote, int maxReadBufferSize, int maxWriteBufferSize, bool inlineReads)
+    /// <param name="closeTimeout">How long a disposal waits for the peer to take more of what is still queued before it discards the rest.</param>
+    protected PipeConnection(string scheme, IPeerIdentityFeature? peer, EndPoint? local, EndPoint? remote, int maxReadBufferSize, int maxWriteBufferSize, bool inlineReads, TimeSpan closeTimeout)
     {
+        _closeTimeout = closeTimeout;
         ConnectionId = scheme + "-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (peer is not null)
         {
@@ -55,6 +58,8 @@ internal abstract partial class PipeConnection : ConnectionContext
         {
             Features.Set<IReceiveThreadFeature>(this);
         }
+
+        Features.Set<IConnectionEndFeature>(this);
 
         LocalEndPoint = local;
         RemoteEndPoint = remote;
@@ -124,11 +129,17 @@ internal abstract partial class PipeConnection : ConnectionContext
     }
 
     /// <inheritdoc />
-    public sealed override void Abort(ConnectionAbortedException abortReason) => Stop(abortReason);
+    public sealed override void Abort(ConnectionAbortedException abortReason)
+    {
+        Interlocked.Exchange(ref _aborted, 1);
+        Stop(abortReason);
+    }
 
     /// <summary>
-    /// Stops at once and discards what was not sent: <see cref="Stop"/>, then waits for both loops, releases what the
-    /// transport holds (<see cref="ReleaseResourcesAsync"/>) and the pipes. Concurrent and repeated calls share one disposal.
+    /// Closes gracefully, as Kestrel expects of a transport: the application's output ends here and what is queued is
+    /// sent and the stream ended (see <see cref="DrainAsync"/>); then <see cref="Stop"/>, waits for both loops, releases
+    /// what the transport holds (<see cref="ReleaseResourcesAsync"/>) and the pipes. After an
+    /// <see cref="Abort(ConnectionAbortedException)"/> nothing more is sent. Concurrent and repeated calls share one disposal.
     /// </summary>
     public sealed override ValueTask DisposeAsync()
     {
@@ -182,7 +193,7 @@ internal abstract partial class PipeConnection : ConnectionContext
         Interlocked.Exchange(ref _receiveEnded, 1);
         if (Volatile.Read(ref _sendEnded) == 1)
         {
-            _ = SignalClosed("both directions ended");
+            _ = SignalClosed(BothEnded);
         }
     }
 
@@ -192,7 +203,7 @@ internal abstract partial class PipeConnection : ConnectionContext
         Interlocked.Exchange(ref _sendEnded, 1);
         if (Volatile.Read(ref _receiveEnded) == 1)
         {
-            _ = SignalClosed("both directions ended");
+            _ = SignalClosed(BothEnded);
         }
     }
 
@@ -236,29 +247,12 @@ internal abstract partial class PipeConnection : ConnectionContext
         return ended.Task;
     }
 
-    /// <summary>
-    /// Fires <see cref="ConnectionClosed"/> once, on the thread pool, and passes <paramref name="reason"/> to
-    /// <see cref="OnClosed"/>; false when it had fired already.
-    /// </summary>
-    protected bool SignalClosed(string reason)
-    {
-        if (Interlocked.Exchange(ref _closedSignalled, 1) == 1)
-        {
-            return false;
-        }
-
-        // Callbacks registered by the application must not run on a transport loop. The source is never disposed
-        // (it has no timer or wait handle to release), so a signal queued just before a disposal still fires.
-        ThreadPool.UnsafeQueueUserWorkItem(static cts => cts.Cancel(), _closed, preferLocal: false);
-        OnClosed(reason);
-        return true;
-    }
-
     private async Task DisposeCoreAsync(TaskCompletionSource done)
     {
         try
         {
             EndReplacements();
+            await DrainAsync().ConfigureAwait(false);
             Stop(new ConnectionAbortedException("The connection was disposed."));
             await WaitForReceiversAsync().ConfigureAwait(false);
             await _sending.ConfigureAwait(false);

@@ -81,7 +81,11 @@ internal sealed partial class MachConnection
             FreeBuffer(buffer);
             if (!inputDone)
             {
-                writer.Complete(inputError ?? _ending?.Reason);
+                // A peer that went ends the input cleanly after what it sent: the loss is reported by
+                // IConnectionEndFeature and ConnectionClosed, not by a read that throws.
+                var ending = _ending;
+                var failure = inputError ?? ending?.Reason;
+                writer.Complete(ending is { PeerGone: true } && ReferenceEquals(failure, ending.Reason) ? null : failure);
             }
 
             LoopEnded();

@@ -46,6 +46,7 @@ internal sealed partial class MachConnection
                     if (outcome == SendOutcome.Sent)
                     {
                         buffer = buffer.Slice(chunk.End);
+                        ReportSendProgress();
                     }
                 }
 
@@ -71,7 +72,8 @@ internal sealed partial class MachConnection
         finally
         {
             FreeSendBuffers();
-            await reader.CompleteAsync(_ending?.Reason).ConfigureAwait(false);
+            // Without an error: the application's flushes report the end instead of throwing (see IConnectionEndFeature).
+            await reader.CompleteAsync().ConfigureAwait(false);
             LoopEnded();
         }
     }

@@ -26,7 +26,8 @@ namespace Sandgrain.Transport.Mach;
 /// </para>
 /// <para>
 /// Completing the application's output sends an end-of-stream message (half-close); the peer may go on
-/// writing. <see cref="PipeConnection.DisposeAsync"/> and <see cref="PipeConnection.Abort(ConnectionAbortedException)"/> close at once and discard what was not sent.
+/// writing. <see cref="PipeConnection.DisposeAsync"/> sends what is queued and that message before it closes;
+/// <see cref="PipeConnection.Abort(ConnectionAbortedException)"/> closes at once and discards it.
 /// </para>
 /// </remarks>
 [SupportedOSPlatform("macos")]
@@ -45,7 +46,7 @@ internal sealed partial class MachConnection : PipeConnection
     private int _endOfStreamSent;
 
     internal MachConnection(uint receivePort, uint sendPort, AuditToken peerToken, string address, EndPoint? local, EndPoint? remote, MachTransportOptions options, ILogger logger)
-        : base("mach", new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null), local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: false)
+        : base("mach", new PeerIdentity(peerToken.EffectiveUserId, peerToken.ProcessId > 0 ? peerToken.ProcessId : null), local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: false, options.CloseTimeout)
     {
         _receivePort = receivePort;
         _sendPort = sendPort;
@@ -102,7 +103,8 @@ internal sealed partial class MachConnection : PipeConnection
         WakeReceiver();
         if (previous is null)
         {
-            _ = SignalClosed(reason.Message);
+            // A peer that went after its end-of-stream message ended cleanly; one that went before it was lost.
+            _ = SignalClosed(reason.Message, peerLost: peerGone && Volatile.Read(ref _endOfStreamReceived) == 0);
         }
     }
 

@@ -39,9 +39,21 @@ public sealed class MachTransportOptions
     /// </summary>
     public TimeSpan StaleNameTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long a disposal (<c>DisposeAsync</c>, the graceful close) waits for the peer to take more of what is still
+    /// queued — the application's last writes — before it discards the rest and closes. The wait goes on while the peer
+    /// keeps reading, however slowly; <c>Abort</c> never waits. Default 2 seconds; 1 ms to 5 minutes.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
 
     internal void Validate()
     {
+        if (CloseTimeout < TimeSpan.FromMilliseconds(1) || CloseTimeout > TimeSpan.FromMinutes(5))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CloseTimeout), CloseTimeout, $"MachTransportOptions.CloseTimeout is {CloseTimeout}; it must be 1 ms to 5 minutes.");
+        }
+
         if (MaxReadBufferSize < 4096)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxReadBufferSize), MaxReadBufferSize, $"MachTransportOptions.MaxReadBufferSize is {MaxReadBufferSize}; it must be at least 4096 bytes.");

@@ -15,9 +15,10 @@ namespace Sandgrain.Transport.SharedMemory;
 /// where no shared-address wait exists).
 /// </summary>
 /// <remarks>
-/// End of stream: completing the output marks the outgoing ring closed; the peer reads to the end. When the
-/// companion socket ends without that mark the peer died: what it had published is still delivered, then the
-/// input ends with <see cref="ConnectionResetException"/>; writes fail the same way; <see cref="BaseConnectionContext.ConnectionClosed"/> fires.
+/// End of stream: completing the output marks the outgoing ring closed; the peer reads to the end. A disposal does
+/// the same after sending what is queued; an abort does not. When the companion socket ends without that mark the
+/// peer died or aborted: what it had published is still delivered, then the input ends, further flushes report the
+/// output completed, <see cref="BaseConnectionContext.ConnectionClosed"/> fires and <see cref="IConnectionEndFeature.PeerLost"/> is true.
 /// A segment whose positions are impossible closes the connection with an error naming the value.
 /// </remarks>
 internal sealed partial class SharedMemoryConnection : PipeConnection
@@ -46,7 +47,8 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
             isClient ? companion.RemoteEndPoint : null,
             options.MaxReadBufferSize,
             options.MaxWriteBufferSize,
-            inlineReads: true)
+            inlineReads: true,
+            options.CloseTimeout)
     {
         _companion = companion;
         _segment = segment;
@@ -71,6 +73,8 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
 
     protected override void Stop(Exception reason) => Shutdown(reason);
 
+    protected override void OnDrainAbandoned(TimeSpan closeTimeout) => SharedMemoryLog.DrainAbandoned(_logger, ConnectionId, _address, closeTimeout.TotalMilliseconds);
+
     protected override async ValueTask ReleaseResourcesAsync()
     {
         await _monitoring.ConfigureAwait(false);
@@ -94,16 +98,17 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
         _ = SignalClosed(reason.Message);
     }
 
-    private void PeerGone(Exception reason)
+    private void PeerGone(Exception reason, bool lost)
     {
         if (Volatile.Read(ref _shutdownReason) is not null || Interlocked.CompareExchange(ref _peerGoneReason, reason, null) is not null)
         {
             return;
         }
 
+        // Recorded before the receive thread is woken to end the input, so a reader that sees the end finds why.
+        _ = SignalClosed(reason.Message, lost);
         WakeLocalThreads();
         Output.Reader.CancelPendingRead();
-        _ = SignalClosed(reason.Message);
     }
 
     private unsafe void WakeLocalThreads() => _parking.WakeLocal(_consumer.Ring.DataWaiter, _producer.Ring.SpaceWaiter);
@@ -146,10 +151,8 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
                 }
             }
 
-            if (Volatile.Read(ref _shutdownReason) is null && Volatile.Read(ref _peerGoneReason) is { } gone && !_consumer.WriterClosed)
-            {
-                error = gone;
-            }
+            // A peer that went without its close mark ends the input cleanly all the same, after what it published:
+            // the loss is reported by IConnectionEndFeature and ConnectionClosed, not by a read that throws.
         }
         catch (InvalidDataException e)
         {
@@ -279,7 +282,8 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
         }
         finally
         {
-            error ??= Volatile.Read(ref _shutdownReason) ?? Volatile.Read(ref _peerGoneReason);
+            // Only a corrupt segment completes the output with an error; a stop or a peer that went is reported by
+            // ConnectionClosed and IConnectionEndFeature, and the application's flushes report the end.
             reader.Complete(error);
             SendEnded();
         }
@@ -294,6 +298,7 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
             if (written > 0)
             {
                 _producer.Publish();
+                ReportSendProgress();
                 memory = memory[written..];
                 continue;
             }
@@ -393,8 +398,11 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
             // The companion ended; handled below.
         }
 
-        PeerGone(new ConnectionResetException(_consumer.WriterClosed
-            ? $"The peer at {_address} closed the connection."
-            : $"The peer at {_address} is gone: its companion socket closed without ending the stream (the process exited or was killed)."));
+        var closed = _consumer.WriterClosed;
+        PeerGone(
+            new ConnectionResetException(closed
+                ? $"The peer at {_address} closed the connection."
+                : $"The peer at {_address} is gone: its companion socket closed without ending the stream (the process exited or was killed, or it aborted the connection)."),
+            lost: !closed);
     }
 }

@@ -27,4 +27,7 @@ internal static partial class SharedMemoryLog
 
     [LoggerMessage(EventId = 1203, Level = LogLevel.Debug, Message = "Shared-memory connection {ConnectionId} on {Address} uses {Mechanism} wake-ups and {Capacity}-byte rings.")]
     internal static partial void Connected(ILogger logger, string connectionId, string address, WakeMechanism mechanism, int capacity);
+
+    [LoggerMessage(EventId = 1204, Level = LogLevel.Information, Message = "Shared-memory connection {ConnectionId} on {Address} was disposed with bytes still queued, and the peer took none of them for {CloseTimeoutMs} ms (SharedMemoryTransportOptions.CloseTimeout): the rest was discarded.")]
+    internal static partial void DrainAbandoned(ILogger logger, string connectionId, string address, double closeTimeoutMs);
 }

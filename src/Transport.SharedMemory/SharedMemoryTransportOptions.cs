@@ -31,6 +31,13 @@ public sealed class SharedMemoryTransportOptions
     /// <summary>Bytes written by the application but not yet in the ring before its flushes wait. Default 1 MiB.</summary>
     public int MaxWriteBufferSize { get; set; } = 1 << 20;
 
+    /// <summary>
+    /// How long a disposal (<c>DisposeAsync</c>, the graceful close) waits for the peer to take more of what is still
+    /// queued — the application's last writes — before it discards the rest and closes. The wait goes on while the peer
+    /// keeps reading, however slowly; <c>Abort</c> never waits. Default 2 seconds; 1 ms to 5 minutes.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
 
     /// <summary>How long a new connection may take to complete its handshake before it is closed. Default 5 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -47,6 +54,11 @@ public sealed class SharedMemoryTransportOptions
 
     internal void Validate()
     {
+        if (CloseTimeout < TimeSpan.FromMilliseconds(1) || CloseTimeout > TimeSpan.FromMinutes(5))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CloseTimeout), CloseTimeout, $"SharedMemoryTransportOptions.CloseTimeout is {CloseTimeout}; it must be 1 ms to 5 minutes.");
+        }
+
         if (!SegmentLayout.IsValidCapacity(RingCapacity))
         {
             throw new ArgumentOutOfRangeException(nameof(RingCapacity), RingCapacity, $"SharedMemoryTransportOptions.RingCapacity is {RingCapacity}; it must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes.");

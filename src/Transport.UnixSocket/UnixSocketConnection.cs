@@ -17,9 +17,11 @@ namespace Sandgrain.Transport.UnixSocket;
 /// <remarks>
 /// End of stream: the application completing <see cref="ConnectionContext.Transport"/>'s output half-closes
 /// the socket (the peer reads to its end and may still write). When the peer's whole socket is gone —
-/// closed, or its process killed, which the kernel cannot tell apart — the input ends, further flushes throw
-/// <see cref="ConnectionResetException"/> and <see cref="BaseConnectionContext.ConnectionClosed"/> fires. <see cref="PipeConnection.DisposeAsync"/>
-/// closes at once and discards what was not yet sent.
+/// closed, or its process killed, which the kernel cannot tell apart — the input delivers what arrived and ends,
+/// further flushes report the output completed, and <see cref="BaseConnectionContext.ConnectionClosed"/> fires; a
+/// reset (the peer closed with our bytes unread) is reported as a loss in <see cref="IConnectionEndFeature"/>.
+/// <see cref="PipeConnection.DisposeAsync"/> sends what is queued and half-closes before it closes;
+/// <see cref="ConnectionContext.Abort(ConnectionAbortedException)"/> closes at once and discards it.
 /// </remarks>
 internal sealed class UnixSocketConnection : PipeConnection
 {
@@ -33,7 +35,7 @@ internal sealed class UnixSocketConnection : PipeConnection
     private volatile Exception? _shutdownReason;
 
     internal UnixSocketConnection(Socket socket, PeerIdentity peer, string address, EndPoint? local, EndPoint? remote, UnixSocketTransportOptions options, ILogger logger)
-        : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: true)
+        : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: true, options.CloseTimeout)
     {
         _socket = socket;
         _logger = logger;
@@ -52,6 +54,8 @@ internal sealed class UnixSocketConnection : PipeConnection
     protected override void Stop(Exception reason) => Shutdown(reason);
 
     protected override void OnClosed(string reason) => UnixSocketLog.ConnectionEnded(_logger, ConnectionId, _address, reason);
+
+    protected override void OnDrainAbandoned(TimeSpan closeTimeout) => UnixSocketLog.DrainAbandoned(_logger, ConnectionId, _address, closeTimeout.TotalMilliseconds);
 
     private void Shutdown(Exception reason)
     {
@@ -85,6 +89,7 @@ internal sealed class UnixSocketConnection : PipeConnection
         Exception? error = null;
         var writer = Input.Writer;
         var replaced = false;
+        var endOfStream = false;
         try
         {
             while (true)
@@ -93,6 +98,7 @@ internal sealed class UnixSocketConnection : PipeConnection
                 var received = _socket.Receive(memory.Span, SocketFlags.None);
                 if (received == 0)
                 {
+                    endOfStream = true;
                     break;
                 }
 
@@ -114,17 +120,20 @@ internal sealed class UnixSocketConnection : PipeConnection
             if (_shutdownReason is null && PeerHungUp())
             {
                 // The peer's socket is closed entirely (not half-closed): nothing we send can arrive.
-                PeerGone(new ConnectionResetException($"The peer at {_address} closed the connection."));
+                PeerGone(PeerClosed(), lost: false);
+                endOfStream = false;
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            error = _shutdownReason is ConnectionAbortedException aborted
-                ? aborted
-                : new ConnectionResetException($"The connection at {_address} was reset by the peer: {e.Message}", e);
-            if (_shutdownReason is null)
+            if (_shutdownReason is ConnectionAbortedException aborted)
             {
-                PeerGone(error);
+                error = aborted;
+            }
+            else
+            {
+                // The kernel delivers every byte the peer sent before the reset; the input ends after them, cleanly.
+                PeerGone(new ConnectionResetException($"The connection at {_address} was reset by the peer (it closed without reading what was sent to it, or was killed): {e.Message}", e), lost: true);
             }
         }
         finally
@@ -141,11 +150,57 @@ internal sealed class UnixSocketConnection : PipeConnection
                 ReceiveEnded();
             }
         }
+
+        if (endOfStream)
+        {
+            // The peer half-closed: its stream has ended, but it may still read. This thread, which would end here,
+            // stays to notice the whole socket's close (a disposal half-closes first, then closes), so that
+            // ConnectionClosed fires without waiting for a send to fail.
+            WaitForHangUp();
+            if (_shutdownReason is null)
+            {
+                PeerGone(PeerClosed(), lost: false);
+            }
+        }
+    }
+
+    private ConnectionResetException PeerClosed() => new($"The peer at {_address} closed the connection.");
+
+    /// <summary>
+    /// Returns once the peer's socket is closed entirely or ours is shut down. Linux reports a hang-up to a poll() that
+    /// asks for nothing else at once; the timeout bounds the wait where that is not so (macOS registers no event for it).
+    /// </summary>
+    private unsafe void WaitForHangUp()
+    {
+        const int RecheckMs = 100;
+        var handle = _socket.SafeHandle;
+        var added = false;
+        try
+        {
+            // Held, so the descriptor cannot be closed and reused while poll() waits on it.
+            handle.DangerousAddRef(ref added);
+            var fd = new LibC.PollFd { Fd = (int)handle.DangerousGetHandle(), Events = 0 };
+            while (_shutdownReason is null && !PeerHungUp())
+            {
+                fd.Revents = 0;
+                _ = LibC.Poll(&fd, 1, RecheckMs);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already.
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 
     protected override async Task SendLoopAsync()
     {
-        Exception? error = null;
         var reader = Output.Reader;
         try
         {
@@ -174,18 +229,15 @@ internal sealed class UnixSocketConnection : PipeConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            error = _shutdownReason is ConnectionAbortedException abortedByUs
-                ? abortedByUs
-                : new ConnectionResetException($"Sending on {_address} failed; the peer is gone: {e.Message}", e);
             if (_shutdownReason is null)
             {
-                PeerGone(error);
+                PeerGone(new ConnectionResetException($"Sending on {_address} failed; the peer is gone: {e.Message}", e), lost: true);
             }
         }
         finally
         {
-            error ??= _shutdownReason;
-            reader.Complete(error);
+            // Completed without an error: the application's flushes report the end instead of throwing (see IConnectionEndFeature).
+            reader.Complete();
             SendEnded();
         }
     }
@@ -198,7 +250,11 @@ internal sealed class UnixSocketConnection : PipeConnection
             while (offset < segment.Length)
             {
                 var sent = TrySend(segment.Span[offset..], LibC.SendNonBlockingFlags);
-                if (sent < 0)
+                if (sent > 0)
+                {
+                    ReportSendProgress();
+                }
+                else if (sent < 0)
                 {
                     // The kernel buffer is full (the peer reads slowly): finish this segment with a blocking
                     // send on a pool thread, so the writer waits without holding the caller's thread.
@@ -218,6 +274,7 @@ internal sealed class UnixSocketConnection : PipeConnection
         {
             var sent = TrySend(memory.Span, LibC.SendBlockingFlags);
             memory = memory[Math.Max(sent, 0)..];
+            ReportSendProgress();
         }
     }
 
@@ -267,12 +324,12 @@ internal sealed class UnixSocketConnection : PipeConnection
 
     private int _stopped;
 
-    private void PeerGone(Exception reason)
+    private void PeerGone(Exception reason, bool lost)
     {
         if (Interlocked.CompareExchange(ref _shutdownReason, reason, null) is null)
         {
+            _ = SignalClosed(reason.Message, lost);
             Output.Reader.CancelPendingRead();
-            _ = SignalClosed(reason.Message);
         }
     }
 

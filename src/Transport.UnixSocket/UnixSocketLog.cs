@@ -28,6 +28,9 @@ internal static partial class UnixSocketLog
     [LoggerMessage(EventId = 1107, Level = LogLevel.Warning, Message = "Refusing connections on {Address}: this process has descriptor {Descriptor} open of its limit of {Limit} (RLIMIT_NOFILE), and keeps the last {Reserve} for its own threads and files; connections are closed as they arrive until some end, and the listener says when it accepts again.")]
     internal static partial void NearDescriptorLimit(ILogger logger, string address, int descriptor, ulong limit, int reserve);
 
+    [LoggerMessage(EventId = 1108, Level = LogLevel.Information, Message = "Connection {ConnectionId} on {Address} was disposed with bytes still queued, and the peer took none of them for {CloseTimeoutMs} ms (UnixSocketTransportOptions.CloseTimeout): the rest was discarded.")]
+    internal static partial void DrainAbandoned(ILogger logger, string connectionId, string address, double closeTimeoutMs);
+
     [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Refused a connection on {Address}: the peer (pid {PeerPid}) does not satisfy the code requirement '{Requirement}' (UnixSocketTransportOptions.PeerCodeRequirement).")]
     internal static partial void PeerCodeRefused(ILogger logger, string address, int? peerPid, string requirement, Exception exception);
 }

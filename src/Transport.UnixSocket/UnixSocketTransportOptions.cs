@@ -15,6 +15,13 @@ public sealed class UnixSocketTransportOptions
     /// </summary>
     public int MaxWriteBufferSize { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// How long a disposal (<c>DisposeAsync</c>, the graceful close) waits for the peer to take more of what is still
+    /// queued — the application's last writes — before it discards the rest and closes. The wait goes on while the peer
+    /// keeps reading, however slowly; <c>Abort</c> never waits. Default 2 seconds; 1 ms to 5 minutes.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
 
     /// <summary>Pending connections the kernel queues for a listener before refusing more. Default 512.</summary>
     public int Backlog { get; set; } = 512;
@@ -61,6 +68,11 @@ public sealed class UnixSocketTransportOptions
 
     internal void Validate()
     {
+        if (CloseTimeout < TimeSpan.FromMilliseconds(1) || CloseTimeout > TimeSpan.FromMinutes(5))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CloseTimeout), CloseTimeout, $"UnixSocketTransportOptions.CloseTimeout is {CloseTimeout}; it must be 1 ms to 5 minutes.");
+        }
+
         if (MaxReadBufferSize < 4096)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxReadBufferSize), MaxReadBufferSize, $"UnixSocketTransportOptions.MaxReadBufferSize is {MaxReadBufferSize}; it must be at least 4096 bytes.");

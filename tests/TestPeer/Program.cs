@@ -4,6 +4,12 @@
 //   listen-echo  --address A   bind A, print READY, echo every connection's bytes back until killed
 //   connect-echo --address A   connect to A, print READY, echo bytes back until the input ends
 //   connect-flood --address A  connect to A, print READY, write an endless counting byte stream
+//   connect-slow-count --address A --bytes N
+//                              connect to A, print READY, read slowly to the end, then print
+//                              RECEIVED <bytes> <ok|corrupt-at-I> <clean|error:TYPE> lost=<PeerLost>
+//   connect-write-die --address A --bytes N
+//                              connect to A, print READY, write N counting bytes (never reading), print WROTE,
+//                              then wait to be killed
 //   hold-lock    --path P      take the flock on P, print READY, hold it until killed or stdin closes
 //   raw-connect  --path P      connect a plain socket to the file P (no Sandgrain), print READY, then
 //                              print EOF when the other side closes it (used as a peer of another uid)
@@ -102,6 +108,76 @@ switch (mode)
         }
     }
 
+    case "connect-slow-count":
+    {
+        var transport = CreateTransport(options);
+        var expected = long.Parse(options["bytes"], System.Globalization.CultureInfo.InvariantCulture);
+        await using var connection = await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(options["address"])));
+        Console.WriteLine("READY");
+        var input = connection.Transport.Input;
+        long received = 0;
+        long corruptAt = -1;
+        var end = "clean";
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync();
+
+                // A slow reader: at most 16 KiB a read, with a pause, so that the writer's last bytes are still queued when it is disposed.
+                var take = result.Buffer.Slice(0, Math.Min(result.Buffer.Length, 16 * 1024));
+                foreach (var segment in take)
+                {
+                    foreach (var b in segment.Span)
+                    {
+                        if (corruptAt < 0 && b != CountingByte(received))
+                        {
+                            corruptAt = received;
+                        }
+
+                        received++;
+                    }
+                }
+
+                input.AdvanceTo(take.End);
+                if (result.IsCompleted && take.Length == result.Buffer.Length)
+                {
+                    break;
+                }
+
+                Thread.Sleep(1);
+            }
+        }
+        catch (Exception e)
+        {
+            end = "error:" + e.GetType().Name;
+        }
+
+        var lost = connection.Features.Get<IConnectionEndFeature>()?.PeerLost;
+        Console.WriteLine($"RECEIVED {received} {(corruptAt < 0 ? "ok" : "corrupt-at-" + corruptAt)} {end} lost={lost}");
+        return received == expected ? 0 : 1;
+    }
+
+    case "connect-write-die":
+    {
+        var transport = CreateTransport(options);
+        var count = int.Parse(options["bytes"], System.Globalization.CultureInfo.InvariantCulture);
+        var connection = await transport.ConnectAsync(transport.CreateEndPoint(TransportAddress.Parse(options["address"])));
+        Console.WriteLine("READY");
+        var output = connection.Transport.Output;
+        var span = output.GetSpan(count);
+        for (var i = 0; i < count; i++)
+        {
+            span[i] = CountingByte(i);
+        }
+
+        output.Advance(count);
+        await output.FlushAsync();
+        Console.WriteLine("WROTE");
+        await WaitForStdinCloseAsync();
+        return 0;
+    }
+
     default:
         Console.Error.WriteLine($"unknown mode '{mode}'");
         return 2;
@@ -140,6 +216,8 @@ static async Task EchoAsync(ConnectionContext connection)
         Console.Error.WriteLine($"echo ended: {e.GetType().Name}: {e.Message}");
     }
 }
+
+static byte CountingByte(long index) => (byte)((index * 31) + 7);
 
 static ISandgrainTransport CreateTransport(Dictionary<string, string> options)
 {

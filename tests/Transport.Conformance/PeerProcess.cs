@@ -14,6 +14,8 @@ public sealed class PeerProcess : IAsyncDisposable
     private readonly ITestOutputHelper? _log;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentQueue<string> _stderr = new();
+    private readonly ConcurrentQueue<string> _stdout = new();
+    private readonly SemaphoreSlim _lineArrived = new(0);
 
     private PeerProcess(Process process, ITestOutputHelper? log)
     {
@@ -58,6 +60,32 @@ public sealed class PeerProcess : IAsyncDisposable
 
     /// <summary>Waits for the peer's READY line.</summary>
     public Task WaitForReadyAsync() => _ready.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+    /// <summary>The first line the peer prints (after READY) that starts with <paramref name="prefix"/>; earlier other lines are skipped.</summary>
+    public async Task<string> WaitForLineAsync(string prefix)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            while (_stdout.TryDequeue(out var line))
+            {
+                if (line.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    return line;
+                }
+            }
+
+            try
+            {
+                await _lineArrived.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!TestContext.Current.CancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"The test peer printed no line starting with '{prefix}' within 30 s; its stderr: {StandardError}");
+            }
+        }
+    }
 
     /// <summary>Kills the peer with SIGKILL, as a crash would.</summary>
     public void Kill()
@@ -113,6 +141,11 @@ public sealed class PeerProcess : IAsyncDisposable
         if (stream == "out" && line == "READY")
         {
             _ready.TrySetResult();
+        }
+        else if (stream == "out")
+        {
+            _stdout.Enqueue(line);
+            _lineArrived.Release();
         }
 
         try

@@ -10,7 +10,7 @@ namespace Sandgrain.Transport.Conformance;
 /// The transport contract, written once. Every transport runs it through a subclass named
 /// <c>&lt;Transport&gt;ConformanceTests</c> that says how to make the transport and what the test peer calls it.
 /// </summary>
-public abstract class TransportConformanceTests : IAsyncLifetime
+public abstract partial class TransportConformanceTests : IAsyncLifetime
 {
     private static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Expected = TimeSpan.FromMilliseconds(300);

@@ -22,7 +22,7 @@ internal sealed partial class SiloConnection
     private async Task ReadLoopAsync()
     {
         var input = _connection.Transport.Input;
-        Exception reason = new ActorUnavailableException($"The connection to {PeerName} ended.");
+        Exception? reason = null;
         try
         {
             while (true)
@@ -88,10 +88,16 @@ internal sealed partial class SiloConnection
             reason = new ActorUnavailableException($"The connection to {PeerName} was lost: {e.Message}", e);
         }
 
-        Close(reason);
+        Close(reason ?? EndedCleanly());
         await input.CompleteAsync().ConfigureAwait(false);
         _readingEnded.TrySetResult();
     }
+
+    /// <summary>Why the input ended without an error: the transport says whether the peer finished or was lost, and how.</summary>
+    private ActorUnavailableException EndedCleanly() =>
+        _connection.Features.Get<IConnectionEndFeature>() is { EndReason: { } how } end
+            ? new(end.PeerLost ? $"The connection to {PeerName} was lost: {how}" : $"The connection to {PeerName} ended: {how}")
+            : new($"The connection to {PeerName} ended.");
 
     /// <summary>
     /// Takes one frame out of the input: control frames are handled here; a frame whose handling runs other code
