@@ -12,9 +12,11 @@ namespace Sandgrain.Transport;
 /// <remarks>
 /// Built on <c>Microsoft.AspNetCore.Connections</c> so that Kestrel and Orleans can run over it:
 /// <see cref="IConnectionListenerFactory.BindAsync"/> and <see cref="IConnectionFactory.ConnectAsync"/> take the
-/// transport's own <see cref="EndPoint"/> type, made from an address by <see cref="CreateEndPoint"/>.
+/// transport's own <see cref="EndPoint"/> type, made from an address by <see cref="CreateEndPoint"/>, and
+/// <see cref="IConnectionListenerFactorySelector.CanBind"/> claims only that type, so that one Kestrel server can
+/// listen on several transports and its own sockets at once.
 /// </remarks>
-public interface ISandgrainTransport : IConnectionListenerFactory, IConnectionFactory
+public interface ISandgrainTransport : IConnectionListenerFactory, IConnectionListenerFactorySelector, IConnectionFactory
 {
     /// <summary>The address scheme this transport serves (<c>unix</c>, <c>shm</c>, <c>mach</c>).</summary>
     string Scheme { get; }

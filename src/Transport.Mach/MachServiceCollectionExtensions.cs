@@ -10,7 +10,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class MachServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the Mach transport as an <see cref="ISandgrainTransport"/>. Needs a <see cref="GroupContainer"/> in the
+    /// Adds the Mach transport as an <see cref="ISandgrainTransport"/> and as one of Kestrel's listener factories (it binds only its own end points). Needs a <see cref="GroupContainer"/> in the
     /// container (the runtime registers one). Safe to call more than once.
     /// </summary>
     /// <remarks>
@@ -33,6 +33,9 @@ public static class MachServiceCollectionExtensions
             sp.GetRequiredService<IOptions<MachTransportOptions>>().Value,
             sp.GetService<ILoggerFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, MachTransport>(sp => sp.GetRequiredService<MachTransport>()));
+
+        // Kestrel's listener factories: it asks each one's CanBind, so this one takes only its own end points.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, MachTransport>(sp => sp.GetRequiredService<MachTransport>()));
         return services;
     }
 }

@@ -91,6 +91,9 @@ public sealed class MachTransport : ISandgrainTransport
     /// <exception cref="ArgumentException">The address has another scheme or breaks the Mach name rules.</exception>
     public void RemoveStaleEndpoint(TransportAddress address) => _ = CreateEndPoint(address);
 
+    /// <summary>True for this transport's own end points only (<see cref="MachEndPoint"/>): Kestrel asks before it binds, so it can share one server with other transports.</summary>
+    public bool CanBind(EndPoint endpoint) => endpoint is MachEndPoint;
+
     /// <inheritdoc />
     /// <exception cref="PlatformNotSupportedException">Not running on macOS.</exception>
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)

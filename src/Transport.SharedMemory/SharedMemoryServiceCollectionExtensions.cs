@@ -10,7 +10,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SharedMemoryServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the shared-memory transport as an <see cref="ISandgrainTransport"/>. Needs a <see cref="GroupContainer"/>
+    /// Adds the shared-memory transport as an <see cref="ISandgrainTransport"/> and as one of Kestrel's listener factories (it binds only its own end points). Needs a <see cref="GroupContainer"/>
     /// in the container (the runtime registers one). Safe to call more than once.
     /// </summary>
     public static IServiceCollection AddSandgrainSharedMemoryTransport(this IServiceCollection services, Action<SharedMemoryTransportOptions>? configure = null)
@@ -27,6 +27,9 @@ public static class SharedMemoryServiceCollectionExtensions
             sp.GetRequiredService<IOptions<SharedMemoryTransportOptions>>().Value,
             sp.GetService<ILoggerFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, SharedMemoryTransport>(sp => sp.GetRequiredService<SharedMemoryTransport>()));
+
+        // Kestrel's listener factories: it asks each one's CanBind, so this one takes only its own end points.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, SharedMemoryTransport>(sp => sp.GetRequiredService<SharedMemoryTransport>()));
         return services;
     }
 }

@@ -104,6 +104,9 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         _ = RemoveStaleSegments();
     }
 
+    /// <summary>True for this transport's own end points only (<see cref="SharedMemoryEndPoint"/>): Kestrel asks before it binds, so it can share one server with other transports.</summary>
+    public bool CanBind(EndPoint endpoint) => endpoint is SharedMemoryEndPoint;
+
     /// <inheritdoc />
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {

@@ -11,7 +11,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class UnixSocketServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the Unix-socket transport as an <see cref="ISandgrainTransport"/>. Needs a <see cref="GroupContainer"/>
+    /// Adds the Unix-socket transport as an <see cref="ISandgrainTransport"/> and as one of Kestrel's listener factories (it binds only its own end points). Needs a <see cref="GroupContainer"/>
     /// in the container (the runtime registers one). Safe to call more than once.
     /// </summary>
     public static IServiceCollection AddSandgrainUnixSocketTransport(this IServiceCollection services, Action<UnixSocketTransportOptions>? configure = null)
@@ -28,6 +28,9 @@ public static class UnixSocketServiceCollectionExtensions
             sp.GetRequiredService<IOptions<UnixSocketTransportOptions>>().Value,
             sp.GetService<ILoggerFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, UnixSocketTransport>(sp => sp.GetRequiredService<UnixSocketTransport>()));
+
+        // Kestrel's listener factories: it asks each one's CanBind, so this one takes only its own end points.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, UnixSocketTransport>(sp => sp.GetRequiredService<UnixSocketTransport>()));
         return services;
     }
 }

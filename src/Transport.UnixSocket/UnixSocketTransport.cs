@@ -150,6 +150,9 @@ public sealed class UnixSocketTransport : ISandgrainTransport
         return TryRemoveStale(unix);
     }
 
+    /// <summary>True for this transport's own end points only (<see cref="UnixSocketEndPoint"/>): Kestrel asks before it binds, so it can share one server with other transports.</summary>
+    public bool CanBind(EndPoint endpoint) => endpoint is UnixSocketEndPoint;
+
     /// <inheritdoc />
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
