@@ -15,6 +15,12 @@ internal abstract partial class PipeConnection : IConnectionEndFeature
     /// <inheritdoc />
     public string? EndReason => _endReason;
 
+    /// <summary>
+    /// The peer's end of stream arrived after the connection was signalled closed as a loss (a send that failed noticed
+    /// first): the end was clean after all. Call it before the input ends.
+    /// </summary>
+    protected void PeerEndedItsStream() => _peerLost = false;
+
     /// <summary>The send loop moved bytes to the peer (the kernel or the ring took some): a draining disposal waits on.</summary>
     protected void ReportSendProgress() => Volatile.Write(ref _sendProgress, _sendProgress + 1);
 

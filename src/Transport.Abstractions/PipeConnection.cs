@@ -187,6 +187,9 @@ internal abstract partial class PipeConnection : ConnectionContext
     {
     }
 
+    /// <summary>True once the send loop has ended (the stream to the peer is ended or the connection stopped).</summary>
+    protected bool SendHasEnded => Volatile.Read(ref _sendEnded) == 1;
+
     /// <summary>The receive loop has ended; with the send loop ended too, the connection is closed.</summary>
     protected void ReceiveEnded()
     {

@@ -83,9 +83,9 @@ internal sealed partial class MachConnection
             {
                 // A peer that went ends the input cleanly after what it sent: the loss is reported by
                 // IConnectionEndFeature and ConnectionClosed, not by a read that throws.
+                // (The ending names a peer loss only while no violation and no local close has replaced it.)
                 var ending = _ending;
-                var failure = inputError ?? ending?.Reason;
-                writer.Complete(ending is { PeerGone: true } && ReferenceEquals(failure, ending.Reason) ? null : failure);
+                writer.Complete(ending is { PeerGone: true } ? null : inputError ?? ending?.Reason);
             }
 
             LoopEnded();
@@ -160,6 +160,9 @@ internal sealed partial class MachConnection
                 }
 
                 EndOfStreamSeen(ref _endOfStreamReceived);
+
+                // A send that failed first may have called the peer lost; it had ended its stream, so it was not.
+                PeerEndedItsStream();
                 return Step.Continue;
             default:
                 // A handshake on an established connection: the peer is out of step.

@@ -100,13 +100,19 @@ internal sealed partial class SharedMemoryConnection : PipeConnection
 
     private void PeerGone(Exception reason, bool lost)
     {
-        if (Volatile.Read(ref _shutdownReason) is not null || Interlocked.CompareExchange(ref _peerGoneReason, reason, null) is not null)
+        if (Volatile.Read(ref _shutdownReason) is not null || Volatile.Read(ref _peerGoneReason) is not null)
         {
             return;
         }
 
-        // Recorded before the receive thread is woken to end the input, so a reader that sees the end finds why.
+        // Recorded before the receive thread can see the peer gone and end the input, so a reader that sees the end
+        // finds why (the first of two racing calls records it).
         _ = SignalClosed(reason.Message, lost);
+        if (Interlocked.CompareExchange(ref _peerGoneReason, reason, null) is not null)
+        {
+            return;
+        }
+
         WakeLocalThreads();
         Output.Reader.CancelPendingRead();
     }

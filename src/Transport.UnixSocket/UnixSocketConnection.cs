@@ -20,7 +20,8 @@ namespace Sandgrain.Transport.UnixSocket;
 /// closed, or its process killed, which the kernel cannot tell apart — the input delivers what arrived and ends,
 /// further flushes report the output completed, and <see cref="BaseConnectionContext.ConnectionClosed"/> fires; a
 /// reset (the peer closed with our bytes unread) is reported as a loss in <see cref="IConnectionEndFeature"/>.
-/// <see cref="PipeConnection.DisposeAsync"/> sends what is queued and half-closes before it closes;
+/// <see cref="PipeConnection.DisposeAsync"/> sends what is queued and half-closes before it closes (a Unix socket has
+/// no reset: a disposal that gave up after the close timeout also ends with a clean end of stream, and logs it);
 /// <see cref="ConnectionContext.Abort(ConnectionAbortedException)"/> closes at once and discards it.
 /// </remarks>
 internal sealed class UnixSocketConnection : PipeConnection
@@ -28,6 +29,9 @@ internal sealed class UnixSocketConnection : PipeConnection
 
     // Ask the pipe for at least this much room per recv(), so bulk transfers take few system calls.
     private const int ReceiveChunk = 32 * 1024;
+
+    private const int BlockingSendPiece = 16 * 1024;
+    private const int EPIPE = 32;
 
     private readonly Socket _socket;
     private readonly ILogger _logger;
@@ -151,13 +155,13 @@ internal sealed class UnixSocketConnection : PipeConnection
             }
         }
 
-        if (endOfStream)
+        if (endOfStream && !SendHasEnded)
         {
             // The peer half-closed: its stream has ended, but it may still read. This thread, which would end here,
             // stays to notice the whole socket's close (a disposal half-closes first, then closes), so that
-            // ConnectionClosed fires without waiting for a send to fail.
+            // ConnectionClosed fires without waiting for a send to fail. Once our stream has ended too, both have.
             WaitForHangUp();
-            if (_shutdownReason is null)
+            if (_shutdownReason is null && !SendHasEnded)
             {
                 PeerGone(PeerClosed(), lost: false);
             }
@@ -167,34 +171,41 @@ internal sealed class UnixSocketConnection : PipeConnection
     private ConnectionResetException PeerClosed() => new($"The peer at {_address} closed the connection.");
 
     /// <summary>
-    /// Returns once the peer's socket is closed entirely or ours is shut down. Linux reports a hang-up to a poll() that
-    /// asks for nothing else at once; the timeout bounds the wait where that is not so (macOS registers no event for it).
+    /// Returns once the peer's socket is closed entirely, our stream has ended too, or ours is shut down. Linux reports a
+    /// hang-up to a poll() that asks for nothing else at once; macOS's poll() registers no event for that alone, so
+    /// there it looks again every <c>RecheckMs</c>, holding nothing (a descriptor held here would make the socket's
+    /// disposal spin until it is let go).
     /// </summary>
     private unsafe void WaitForHangUp()
     {
         const int RecheckMs = 100;
-        var handle = _socket.SafeHandle;
-        var added = false;
-        try
+        while (_shutdownReason is null && !SendHasEnded && !PeerHungUp())
         {
-            // Held, so the descriptor cannot be closed and reused while poll() waits on it.
-            handle.DangerousAddRef(ref added);
-            var fd = new LibC.PollFd { Fd = (int)handle.DangerousGetHandle(), Events = 0 };
-            while (_shutdownReason is null && !PeerHungUp())
+            if (OperatingSystem.IsMacOS())
             {
-                fd.Revents = 0;
+                _ = LibC.Poll(null, 0, RecheckMs);
+                continue;
+            }
+
+            var handle = _socket.SafeHandle;
+            var added = false;
+            try
+            {
+                // Held, so the descriptor cannot be closed and reused while poll() waits on it; our own shutdown wakes it.
+                handle.DangerousAddRef(ref added);
+                var fd = new LibC.PollFd { Fd = (int)handle.DangerousGetHandle(), Events = 0 };
                 _ = LibC.Poll(&fd, 1, RecheckMs);
             }
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closed already.
-        }
-        finally
-        {
-            if (added)
+            catch (ObjectDisposedException)
             {
-                handle.DangerousRelease();
+                return;
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
             }
         }
     }
@@ -231,7 +242,10 @@ internal sealed class UnixSocketConnection : PipeConnection
         {
             if (_shutdownReason is null)
             {
-                PeerGone(new ConnectionResetException($"Sending on {_address} failed; the peer is gone: {e.Message}", e), lost: true);
+                // EPIPE: the peer closed its socket (or exited: the kernel does not say which); a reset is a loss.
+                PeerGone(
+                    new ConnectionResetException($"Sending on {_address} failed; the peer is gone: {e.Message}", e),
+                    lost: e is SocketException { SocketErrorCode: SocketError.ConnectionReset });
             }
         }
         finally
@@ -272,7 +286,8 @@ internal sealed class UnixSocketConnection : PipeConnection
     {
         while (!memory.IsEmpty)
         {
-            var sent = TrySend(memory.Span, LibC.SendBlockingFlags);
+            // In pieces, so that a peer that reads slowly is seen making progress by a draining disposal.
+            var sent = TrySend(memory.Span[..Math.Min(memory.Length, BlockingSendPiece)], LibC.SendBlockingFlags);
             memory = memory[Math.Max(sent, 0)..];
             ReportSendProgress();
         }
@@ -310,7 +325,8 @@ internal sealed class UnixSocketConnection : PipeConnection
                     return -1;
                 }
 
-                throw new SocketException((int)SocketError.ConnectionReset, $"send() failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+                var error = errno == EPIPE ? SocketError.Shutdown : SocketError.ConnectionReset;
+                throw new SocketException((int)error, $"send() failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
             }
         }
         finally
@@ -337,7 +353,9 @@ internal sealed class UnixSocketConnection : PipeConnection
     {
         try
         {
-            var fd = new LibC.PollFd { Fd = (int)_socket.Handle, Events = LibC.POLLIN };
+            // Linux reports POLLHUP once both directions are shut. macOS (poll over kqueue) reports it on the read side
+            // as soon as the peer half-closes, so there the write side is asked: it hangs up when the peer's socket is gone.
+            var fd = new LibC.PollFd { Fd = (int)_socket.Handle, Events = OperatingSystem.IsMacOS() ? LibC.POLLOUT : LibC.POLLIN };
             return LibC.Poll(&fd, 1, 0) == 1 && (fd.Revents & LibC.POLLHUP) != 0;
         }
         catch (ObjectDisposedException)

@@ -117,9 +117,9 @@ internal static class Handshake
         }
         finally
         {
-            // Closed, not aborted: the refusal stays readable for the peer after the connection ends. Disposing
-            // discards what the transport has not sent yet, so the refusal is given until the peer, having read it,
-            // closes its end (at most a second: a peer that never closes gets no more of our time than that).
+            // Closed, not aborted: the refusal stays readable for the peer after the connection ends. The peer is given
+            // until it has read it and closed its end (at most a second: a peer that never closes gets no more of our
+            // time than that); the disposal then sends whatever is still queued, within the transport's close timeout.
             await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
             await WaitClosedAsync(connection, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
             await connection.DisposeAsync().ConfigureAwait(false);

@@ -20,6 +20,7 @@ internal static partial class LibC
 
     // <poll.h>: the same values on Linux and macOS.
     internal const short POLLIN = 0x1;
+    internal const short POLLOUT = 0x4;
     internal const short POLLHUP = 0x10;
 
     [StructLayout(LayoutKind.Sequential)]
