@@ -20,23 +20,37 @@ dotnet build "$root/bench/Sandgrain.Bench" -c Release -o "$out/dotnet" -v quiet 
 
 results="$out/results.txt"
 : > "$results"
+
+# Each measured step runs through `step`: one that fails (a crash, a timeout) is reported with its exit code and the
+# rest of the run goes on; the run then ends non-zero, listing what failed.
+failed=()
+step() {
+  local name=$1; shift
+  local status=0
+  "$@" | tee -a "$results" || status=$?
+  if [ "$status" -ne 0 ]; then
+    [ "$status" -eq 124 ] && why="timed out" || why="exit $status"
+    echo "# FAILED: $name ($why); the run goes on without its figures" >&2
+    failed+=("$name ($why)")
+  fi
+}
 if [ "$(uname -s)" = Linux ]; then
   echo "# C baseline" >&2
-  bash "$here/baseline/run.sh" "$out" | tee -a "$results"
+  step "C baseline" bash "$here/baseline/run.sh" "$out"
 else
   # The baseline's futex ping-pong is Linux-only; elsewhere the figures print without ratios.
   echo "# C baseline skipped: it needs Linux (futex)" >&2
 fi
 for t in "${transports[@]}"; do
   echo "# transport: $t" >&2
-  timeout 300 "$out/dotnet/Sandgrain.Bench" transport --transport "$t" | tee -a "$results"
+  step "transport $t" timeout 300 "$out/dotnet/Sandgrain.Bench" transport --transport "$t"
 done
 
 for t in "${transports[@]}"; do
   case "$t" in
     unix|shm)
       echo "# actors: $t" >&2
-      timeout 300 "$out/dotnet/Sandgrain.Bench" actors --transport "$t" | tee -a "$results" ;;
+      step "actors $t" timeout 300 "$out/dotnet/Sandgrain.Bench" actors --transport "$t" ;;
   esac
 done
 
@@ -44,20 +58,24 @@ done
 if command -v clang >/dev/null; then
   echo "# publish: NativeAOT echo helper" >&2
   rid=$(dotnet --info | awk '/^ *RID:/ { print $2; exit }')
-  dotnet publish "$root/bench/Sandgrain.Bench" -c Release -r "$rid" -p:SandgrainAot=true -o "$out/aot" -v quiet -nologo >&2
-  for t in "${transports[@]}"; do
-    case "$t" in
-      unix|shm)
-        echo "# actors: $t, NativeAOT helper" >&2
-        timeout 300 "$out/dotnet/Sandgrain.Bench" actors --transport "$t" --helper-exe "$out/aot/Sandgrain.Bench" | tee -a "$results" ;;
-    esac
-  done
+  if dotnet publish "$root/bench/Sandgrain.Bench" -c Release -r "$rid" -p:SandgrainAot=true -o "$out/aot" -v quiet -nologo >&2; then
+    for t in "${transports[@]}"; do
+      case "$t" in
+        unix|shm)
+          echo "# actors: $t, NativeAOT helper" >&2
+          step "actors $t, NativeAOT helper" timeout 300 "$out/dotnet/Sandgrain.Bench" actors --transport "$t" --helper-exe "$out/aot/Sandgrain.Bench" ;;
+      esac
+    done
+  else
+    echo "# FAILED: NativeAOT publish; the NativeAOT lines are missing from this run" >&2
+    failed+=("NativeAOT publish")
+  fi
 else
   echo "# NativeAOT lines skipped: clang is not installed (apt-get install -y clang zlib1g-dev)" >&2
 fi
 
 echo "# launch alone" >&2
-timeout 120 "$out/dotnet/Sandgrain.Bench" launch | tee -a "$results"
+step "launch alone" timeout 120 "$out/dotnet/Sandgrain.Bench" launch
 
 echo "# ratios (ours / C baseline, same run)"
 awk '
@@ -84,3 +102,9 @@ awk '
       if (base != "" && (base in v) && v[base] > 0) { split(base, b, "|"); printf "ratio %s %s %s: %.2f (ours %s, %s %s)\n", p[1], p[2], p[3], v[k] / v[base], v[k], b[1], v[base] }
     }
   }' "$results" | sort
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "# run incomplete: ${#failed[@]} step(s) failed:" >&2
+  printf '#   %s\n' "${failed[@]}" >&2
+  exit 1
+fi

@@ -22,16 +22,19 @@ internal static class ActorBench
         var helperExe = options.Get("helper-exe", Environment.ProcessPath!);
         var aot = helperExe != Environment.ProcessPath;
         var helperKind = aot ? "NativeAOT-helper" : "JIT-helper";
+        // --helper-heap: the GC configuration the launcher gives the helper (Small, the default, or Runtime).
+        var heap = options.Get("helper-heap", "Small");
         var peer = "sandgrain-" + transport + (aot ? "-aot" : "");
+        helperKind += ",helper-heap-" + heap;
         var note = Report.BuildNote("inline-scheduling" + (transport == "shm" ? ",spin-50us" : "") + "," + helperKind);
         var root = Path.Combine("/tmp", "sg-bench-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
         try
         {
-            var cold = await ColdStartAsync(root, transport, helperExe, options.GetInt("w4-runs", 10));
+            var cold = await ColdStartAsync(root, transport, helperExe, heap, options.GetInt("w4-runs", 10));
             Report.Line(peer, "W4", Median(cold), "ms", Report.BuildNote($"spawn-by-launcher-to-first-Echo,median-of-{cold.Count},{helperKind}"));
 
-            using var host = await StartClientAsync(root, transport, helperExe);
+            using var host = await StartClientAsync(root, transport, helperExe, heap);
             var factory = host.Services.GetRequiredService<IActorFactory>();
             var echo = factory.GetGrain<IEchoActor>("w1");
             var payload = new byte[64];
@@ -110,7 +113,7 @@ internal static class ActorBench
         return 0;
     }
 
-    private static async Task<IHost> StartClientAsync(string root, string transport, string helperExe)
+    private static async Task<IHost> StartClientAsync(string root, string transport, string helperExe, string heap)
     {
         var builder = Host.CreateApplicationBuilder([
             "--Sandgrain:GroupId=" + Group,
@@ -123,6 +126,7 @@ internal static class ActorBench
             "--Sandgrain:Helpers:Echo:ActorTypes:1=IBenchProbe",
             // The FAIL workload kills the helper on purpose, ten times in a row.
             "--Sandgrain:Helpers:Echo:MaxCrashes=1000",
+            "--Sandgrain:Helpers:Echo:Heap=" + heap,
         ]);
         builder.Logging.ClearProviders();
         builder.Services.AddSandgrainUnixSocketTransport();
@@ -134,12 +138,12 @@ internal static class ActorBench
     }
 
     /// <summary>W4: from the first call (which makes the launcher spawn the helper) to its reply.</summary>
-    private static async Task<List<double>> ColdStartAsync(string root, string transport, string helperExe, int runs)
+    private static async Task<List<double>> ColdStartAsync(string root, string transport, string helperExe, string heap, int runs)
     {
         var times = new List<double>();
         for (var i = 0; i < runs; i++)
         {
-            using var host = await StartClientAsync(root, transport, helperExe);
+            using var host = await StartClientAsync(root, transport, helperExe, heap);
             var echo = host.Services.GetRequiredService<IActorFactory>().GetGrain<IEchoActor>("cold");
             var watch = Stopwatch.StartNew();
             await echo.Echo(new byte[64]);

@@ -32,6 +32,7 @@ internal sealed partial class HelperLauncher
         }
 
         new LaunchEnvironment(_container.Path, _container.GroupId.Value, helper, siloId, options.IdleTimeout).ApplyTo(start.Environment);
+        HelperHeapSettings.ApplyTo(start.Environment, options.Heap, executable);
         DiscoveryLog.Launching(_logger, helper, executable, siloId);
 
         var stderr = new Queue<string>();

@@ -36,6 +36,13 @@ public sealed class HelperOptions
     /// <summary>The window <see cref="MaxCrashes"/> counts in. Default 1 minute.</summary>
     public TimeSpan RestartWindow { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// The garbage-collector configuration the launcher gives the helper. Default <see cref="HelperHeap.Small"/>: a
+    /// footprint that does not grow with the cache size the machine's CPU reports; <see cref="HelperHeap.Runtime"/>
+    /// leaves the runtime's defaults.
+    /// </summary>
+    public HelperHeap Heap { get; set; } = HelperHeap.Small;
+
     /// <summary>Checks the entry, returning what is wrong in words that say what to change, or null.</summary>
     internal string? Validate(string name)
     {
@@ -57,6 +64,11 @@ public sealed class HelperOptions
         if (MaxCrashes < 1 || RestartWindow <= TimeSpan.Zero)
         {
             return $"Sandgrain:Helpers:{name}:MaxCrashes ({MaxCrashes}) must be at least 1 and RestartWindow ({RestartWindow}) positive.";
+        }
+
+        if (!Enum.IsDefined(Heap))
+        {
+            return $"Sandgrain:Helpers:{name}:Heap is {(int)Heap}; it must be Small or Runtime.";
         }
 
         return IdleTimeout <= TimeSpan.Zero ? $"Sandgrain:Helpers:{name}:IdleTimeout is {IdleTimeout}; it must be positive." : null;
