@@ -87,6 +87,13 @@ public sealed class PeerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes one line to the peer's stdin.</summary>
+    public async Task SendLineAsync(string line)
+    {
+        await _process.StandardInput.WriteLineAsync(line).ConfigureAwait(false);
+        await _process.StandardInput.FlushAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Kills the peer with SIGKILL, as a crash would.</summary>
     public void Kill()
     {
