@@ -43,3 +43,41 @@ public sealed class ConnectionWatchTests
         Assert.Equal(1, Volatile.Read(ref failures));
     }
 }
+
+/// <summary>The watch's ticks come from a thread of its own, so a starved pool does not stop them.</summary>
+[Collection(StarvedPoolCollection.Name)]
+public sealed class ConnectionWatchStarvedPoolTests
+{
+    [Fact]
+    public void WithEveryPoolThreadBlocked_TheWatchStillTicks()
+    {
+        var ticks = 0;
+        using var fiveTicks = new ManualResetEventSlim();
+        using var watch = new ConnectionWatch(
+            TimeSpan.FromMilliseconds(5),
+            () =>
+            {
+                if (Interlocked.Increment(ref ticks) == 5)
+                {
+                    fiveTicks.Set();
+                }
+            },
+            () => true,
+            _ => { });
+
+        // Not disposed: the queued work items still to run look at it after the test.
+        var poolReleased = new ManualResetEventSlim();
+        try
+        {
+            PoolStarvation.Start(poolReleased);
+            watch.Arm();
+
+            // Five 5 ms ticks; a tick that needed a pool thread would wait for the pool to grow one (about 0.5 s each).
+            Assert.True(fiveTicks.Wait(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken), $"{Volatile.Read(ref ticks)} ticks in 1 s with the pool starved");
+        }
+        finally
+        {
+            poolReleased.Set();
+        }
+    }
+}

@@ -221,10 +221,14 @@ internal sealed partial class SiloConnection
         }
 
         // The new loop first: once the marker is swapped, the held loop will not read again, whatever fails below.
-        _ = Task.Run(ReadLoopAsync);
+        // It starts on a thread of its own, not the pool's, which the same blocking code may have starved; after its
+        // first wait it goes on where the transport resumes it (the new receive thread, when it reads inline).
+        new Thread(static s => ((SiloConnection)s!).StartReadLoop()) { IsBackground = true, Name = "sandgrain-read" }.UnsafeStart(this);
         _connection.Features.Get<IReceiveThreadFeature>()?.TryReplaceStalledReceiver();
         RuntimeLog.ReceiveStalled(_settings.Logger, PeerName, _settings.ReceiveStallThreshold.TotalMilliseconds);
     }
+
+    private void StartReadLoop() => _ = ReadLoopAsync();
 
     /// <summary>A frame taken out of the input, to be run after it (see <see cref="Take"/>).</summary>
     private readonly record struct Delivery(
