@@ -7,35 +7,42 @@ namespace Sandgrain.Transport.SharedMemory;
 
 /// <summary>
 /// The companion-socket handshake. Client: <c>hello</c> = magic u32, version u16, wake mechanisms u8,
-/// reserved u8, ring capacity u32, segment name length u16, segment name (ASCII). Server: <c>reply</c> =
+/// segment kind u8 (0: a file in the container, named here; 1: sealed memory, passed with the hello's first byte
+/// as a descriptor, and no name), ring capacity u32, segment name length u16, segment name (ASCII). Server: <c>reply</c> =
 /// magic u32, status u8 (0 accepted), chosen mechanism u8, message length u16, message (UTF-8).
 /// Every length is checked against a limit before anything is allocated for it.
 /// </summary>
 internal static class Handshake
 {
     internal const uint Magic = 0x48534753; // "SGSH"
-    internal const ushort Version = 1;
+    internal const ushort Version = 2;
+    internal const byte NamedSegment = 0;
+    internal const byte SealedSegment = 1;
     internal const int MaxSegmentNameLength = 64;
     internal const int MaxMessageLength = 1024;
     private const int HelloFixedLength = 14;
     private const int ReplyFixedLength = 8;
 
-    internal sealed record Hello(WakeMechanism Mechanisms, int Capacity, string SegmentName);
+    /// <summary>A client's hello; <paramref name="SegmentName"/> is empty when the segment is sealed memory passed by descriptor.</summary>
+    internal sealed record Hello(WakeMechanism Mechanisms, int Capacity, string SegmentName)
+    {
+        internal bool Sealed => SegmentName.Length == 0;
+    }
 
     internal sealed record Reply(bool Accepted, WakeMechanism Mechanism, string Message);
 
-    internal static void WriteHello(PipeWriter output, Hello hello)
+    internal static byte[] EncodeHello(Hello hello)
     {
         var name = Encoding.ASCII.GetBytes(hello.SegmentName);
-        var span = output.GetSpan(HelloFixedLength + name.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(span, Magic);
-        BinaryPrimitives.WriteUInt16LittleEndian(span[4..], Version);
-        span[6] = (byte)hello.Mechanisms;
-        span[7] = 0;
-        BinaryPrimitives.WriteInt32LittleEndian(span[8..], hello.Capacity);
-        BinaryPrimitives.WriteUInt16LittleEndian(span[12..], (ushort)name.Length);
-        name.CopyTo(span[14..]);
-        output.Advance(HelloFixedLength + name.Length);
+        var bytes = new byte[HelloFixedLength + name.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(4), Version);
+        bytes[6] = (byte)hello.Mechanisms;
+        bytes[7] = hello.Sealed ? SealedSegment : NamedSegment;
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), hello.Capacity);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(12), (ushort)name.Length);
+        name.CopyTo(bytes, 14);
+        return bytes;
     }
 
     internal static async ValueTask<Hello> ReadHelloAsync(PipeReader input, CancellationToken cancellationToken)
@@ -60,6 +67,21 @@ internal static class Handshake
         }
 
         var nameLength = BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(12));
+        if (head[7] == SealedSegment)
+        {
+            if (nameLength != 0)
+            {
+                throw new InvalidDataException($"The connecting peer passes its segment by descriptor and also names one ({nameLength} bytes); a sealed segment has no name.");
+            }
+
+            return new Hello((WakeMechanism)head[6], capacity, "");
+        }
+
+        if (head[7] != NamedSegment)
+        {
+            throw new InvalidDataException($"The connecting peer announced segment kind {head[7]}; this build knows {NamedSegment} (a named file) and {SealedSegment} (sealed memory by descriptor).");
+        }
+
         if (nameLength is 0 or > MaxSegmentNameLength)
         {
             throw new InvalidDataException($"The connecting peer announced a segment name of {nameLength} bytes; the limit is {MaxSegmentNameLength}.");

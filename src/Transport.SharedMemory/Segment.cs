@@ -1,13 +1,17 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Sandgrain.Transport.Interop;
 
 namespace Sandgrain.Transport.SharedMemory;
 
 /// <summary>
-/// One connection's mapped segment file (see <see cref="SegmentLayout"/>). Each side holds a shared
-/// <c>flock</c> on the file while it has it open, so a leftover file whose lock is free belonged to processes
-/// that are gone and may be removed.
+/// One connection's mapped segment (see <see cref="SegmentLayout"/>): on Linux sealed anonymous memory passed by
+/// descriptor (<see cref="CreateSealed"/>, <see cref="OpenSealed"/>); on macOS, which has no sealing, a file in the
+/// group container named in the handshake (<see cref="Create"/>, <see cref="Open"/>), on which each side holds a
+/// shared <c>flock</c> while it has it open, so a leftover file whose lock is free belonged to processes that are
+/// gone and may be removed.
 /// </summary>
 internal sealed unsafe class Segment : IDisposable
 {
@@ -30,6 +34,9 @@ internal sealed unsafe class Segment : IDisposable
 
     internal string Path { get; }
 
+    /// <summary>The open segment: what a client passes to the listener when segments go by descriptor.</summary>
+    internal SafeFileHandle Handle => _file.SafeFileHandle;
+
     internal int Capacity { get; }
 
     internal byte* Base => _base;
@@ -37,11 +44,7 @@ internal sealed unsafe class Segment : IDisposable
     /// <summary>Creates a new segment file and initializes its header; the version is written last.</summary>
     internal static Segment Create(string path, int capacity)
     {
-        if (!SegmentLayout.IsValidCapacity(capacity))
-        {
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"Ring capacity {capacity} must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes (SharedMemoryTransportOptions.RingCapacity).");
-        }
-
+        RequireCapacity(capacity);
         var size = SegmentLayout.SegmentSize(capacity);
         var file = new FileStream(path, PrivateFile.Options(FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete));
         try
@@ -51,18 +54,139 @@ internal sealed unsafe class Segment : IDisposable
             // One size, set once: macOS allows a single ftruncate on POSIX shared memory, and a file gets the same rule.
             file.SetLength(size);
             var segment = Map(path, file, size, capacity);
-            var b = segment._base;
-            BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(b + SegmentLayout.MagicOffset, 8), SegmentLayout.Magic);
-            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.HeaderSizeOffset, 4), SegmentLayout.DataOffset);
-            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.CapacityOffset, 4), capacity);
-            BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.CreatorPidOffset, 4), Environment.ProcessId);
-            Volatile.Write(ref *(int*)(b + SegmentLayout.VersionOffset), SegmentLayout.Version);
+            segment.WriteHeader();
             return segment;
         }
         catch
         {
             file.Dispose();
             File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates a segment in anonymous memory (Linux <c>memfd</c>) with every page allocated now and sealed against
+    /// shrinking and growing, to be passed to the listener by descriptor. Nothing is left in the group container, and
+    /// neither side can later truncate what the other has mapped (an access past a truncated end is a SIGBUS, which
+    /// .NET cannot catch); a machine out of memory fails here, with an error, not at a later ring access.
+    /// </summary>
+    /// <exception cref="IOException">The memory cannot be created, allocated or sealed; the message names the step and the system's error.</exception>
+    internal static Segment CreateSealed(int capacity)
+    {
+        RequireCapacity(capacity);
+        var size = SegmentLayout.SegmentSize(capacity);
+        var fd = LibC.MemfdCreate("sandgrain-segment", LibC.MfdCloexec | LibC.MfdAllowSealing);
+        if (fd < 0)
+        {
+            throw SystemError("memfd_create() of a shared-memory segment", Marshal.GetLastPInvokeError());
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            if (LibC.Ftruncate(fd, size) != 0)
+            {
+                throw SystemError($"ftruncate() of a {size}-byte shared-memory segment", Marshal.GetLastPInvokeError());
+            }
+
+            int error;
+            while ((error = LibC.Fallocate(fd, 0, 0, size) == 0 ? 0 : Marshal.GetLastPInvokeError()) == LibC.EINTR)
+            {
+            }
+
+            if (error != 0)
+            {
+                throw SystemError($"Allocating the {size} bytes of a shared-memory segment (two rings of SharedMemoryTransportOptions.RingCapacity = {capacity})", error);
+            }
+
+            if (LibC.LinuxFcntl(fd, LibC.FAddSeals, LibC.FSealShrink | LibC.FSealGrow | LibC.FSealSeal) != 0)
+            {
+                throw SystemError("Sealing a shared-memory segment against resizing (F_ADD_SEALS)", Marshal.GetLastPInvokeError());
+            }
+
+            var file = new FileStream(handle, FileAccess.ReadWrite);
+            try
+            {
+                var segment = Map("sealed memory", file, size, capacity);
+                segment.WriteHeader();
+                return segment;
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Maps a segment a peer passed by descriptor, after checking that it is what <see cref="CreateSealed"/> makes:
+    /// a regular file of exactly the size the capacity needs, sealed against shrinking, growing and further sealing (so
+    /// that its size can never change under the mapping); then every header field, as <see cref="Open"/> does.
+    /// Takes <paramref name="handle"/> over: it is closed on failure and with the segment.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The descriptor is not such a segment; the message says what it is instead.</exception>
+    internal static Segment OpenSealed(SafeFileHandle handle, int expectedCapacity)
+    {
+        const string Source = "the segment the peer passed";
+        try
+        {
+            var expectedSize = SegmentLayout.SegmentSize(expectedCapacity);
+            if (!FileIdentity.TryGetKind(handle, out var regular, out var length))
+            {
+                throw new InvalidDataException($"Refused {Source}: the system cannot say what kind of file it is.");
+            }
+
+            if (!regular)
+            {
+                throw new InvalidDataException($"Refused {Source}: it is not a regular file (a FIFO, device, socket or folder).");
+            }
+
+            var seals = LibC.LinuxFcntl((int)handle.DangerousGetHandle(), LibC.FGetSeals, 0);
+            const int Required = LibC.FSealShrink | LibC.FSealGrow | LibC.FSealSeal;
+            if (seals < 0 || (seals & Required) != Required)
+            {
+                var what = seals < 0 ? "it is not sealable memory (a file, not a memfd)" : $"its seals are 0x{seals:x}, without all of shrink, grow and seal (0x{Required:x})";
+                throw new InvalidDataException($"Refused {Source}: {what}, so its owner could truncate it under this process's mapping.");
+            }
+
+            if (length != expectedSize)
+            {
+                throw new InvalidDataException($"Refused {Source}: it is {length} bytes; a ring capacity of {expectedCapacity} needs exactly {expectedSize}.");
+            }
+
+            var file = new FileStream(handle, FileAccess.ReadWrite);
+            Segment segment;
+            try
+            {
+                segment = Map(Source, file, expectedSize, expectedCapacity);
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+
+            try
+            {
+                segment.Validate(expectedCapacity);
+                return segment;
+            }
+            catch
+            {
+                segment.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            handle.Dispose();
             throw;
         }
     }
@@ -113,6 +237,28 @@ internal sealed unsafe class Segment : IDisposable
             file.Dispose();
             throw;
         }
+    }
+
+    private static void RequireCapacity(int capacity)
+    {
+        if (!SegmentLayout.IsValidCapacity(capacity))
+        {
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"Ring capacity {capacity} must be a power of two from {SegmentLayout.MinCapacity} to {SegmentLayout.MaxCapacity} bytes (SharedMemoryTransportOptions.RingCapacity).");
+        }
+    }
+
+    private static IOException SystemError(string step, int errno) =>
+        new($"{step} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+
+    /// <summary>Writes the header of a new segment; the version last, so a reader never sees a half-written one as ready.</summary>
+    private void WriteHeader()
+    {
+        var b = _base;
+        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(b + SegmentLayout.MagicOffset, 8), SegmentLayout.Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.HeaderSizeOffset, 4), SegmentLayout.DataOffset);
+        BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.CapacityOffset, 4), Capacity);
+        BinaryPrimitives.WriteInt32LittleEndian(new Span<byte>(b + SegmentLayout.CreatorPidOffset, 4), Environment.ProcessId);
+        Volatile.Write(ref *(int*)(b + SegmentLayout.VersionOffset), SegmentLayout.Version);
     }
 
     internal RingView Ring(int index)

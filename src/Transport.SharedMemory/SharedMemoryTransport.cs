@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Connections;
@@ -14,11 +15,12 @@ namespace Sandgrain.Transport.SharedMemory;
 /// </summary>
 /// <remarks>
 /// A connection is set up over a companion Unix socket, <c>.sandgrain/shm/&lt;name&gt;</c> (with the Unix
-/// transport's uid check): the client creates a segment file in <c>.sandgrain/shm/</c>, both sides map it, and
-/// the listener removes the file as soon as it has mapped it, so nothing stays on disk while the connection
-/// lives. The companion socket stays open as the liveness signal. Files in the group container are the
-/// sandbox-safe way to share memory (sandbox-facts §3, §9.3): POSIX shared-memory names would be limited to
-/// 31 bytes including the app group id.
+/// transport's uid check), which stays open as the liveness signal. On Linux the client creates the segment in
+/// anonymous memory sealed against resizing and passes it over the companion socket by descriptor, so nothing is on
+/// disk and neither side can truncate what the other has mapped (SECURITY.md). macOS has no sealing: there the client
+/// creates a segment file in <c>.sandgrain/shm/</c>, both sides map it, and the listener removes it as soon as it has
+/// mapped it. Files in the group container are the sandbox-safe way to share memory there (sandbox-facts §3, §9.3):
+/// POSIX shared-memory names would be limited to 31 bytes including the app group id.
 /// </remarks>
 public sealed class SharedMemoryTransport : ISandgrainTransport
 {
@@ -46,7 +48,8 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         _options = options ?? new SharedMemoryTransportOptions();
         _options.Validate();
         _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.SharedMemory") ?? NullLogger.Instance;
-        _companion = new UnixSocketTransport(container, new UnixSocketTransportOptions { MaxReadBufferSize = 4096, MaxWriteBufferSize = 4096, Platform = _options.Platform }, loggerFactory);
+        // A companion socket takes one descriptor from its peer: the sealed segment (Linux).
+        _companion = new UnixSocketTransport(container, new UnixSocketTransportOptions { MaxReadBufferSize = 4096, MaxWriteBufferSize = 4096, Platform = _options.Platform, AcceptedDescriptors = 1 }, loggerFactory);
         _mechanisms = Parking.Available(_options.ForceDoorbell);
 
         // Refuse at configuration time a container whose companion socket paths cannot be reached.
@@ -130,16 +133,27 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
             throw new EndpointNotFoundException(shm.ToString(), e.Message.Replace(shm.Companion.ToString(), shm.ToString(), StringComparison.Ordinal), e);
         }
 
-        var name = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".seg";
-        var path = Path.Combine(Container.GetSandgrainFolder(Folder), name);
+        string? path = null;
         Segment? segment = null;
         try
         {
-            segment = Segment.Create(path, _options.RingCapacity);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.HandshakeTimeout);
-            Handshake.WriteHello(companion.Transport.Output, new Handshake.Hello(_mechanisms, _options.RingCapacity, name));
-            await companion.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            if (_options.NamedSegments)
+            {
+                var name = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".seg";
+                path = Path.Combine(Container.GetSandgrainFolder(Folder), name);
+                segment = Segment.Create(path, _options.RingCapacity);
+                companion.Transport.Output.Write(Handshake.EncodeHello(new Handshake.Hello(_mechanisms, _options.RingCapacity, name)));
+                await companion.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                // Nothing is written to the companion's output before this: the hello goes straight on the socket, with the descriptor.
+                segment = Segment.CreateSealed(_options.RingCapacity);
+                ((UnixSocketConnection)companion).SendWithDescriptor(Handshake.EncodeHello(new Handshake.Hello(_mechanisms, _options.RingCapacity, "")), segment.Handle);
+            }
+
             var reply = await Handshake.ReadReplyAsync(companion.Transport.Input, timeout.Token).ConfigureAwait(false);
             if (!reply.Accepted)
             {
@@ -171,7 +185,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         }
         finally
         {
-            // The listener removes the file once it has mapped it; on success this finds nothing.
+            // The listener removes a named file once it has mapped it; on success this finds nothing.
             TryDelete(path);
         }
     }
@@ -182,7 +196,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.HandshakeTimeout);
         var hello = await Handshake.ReadHelloAsync(companion.Transport.Input, timeout.Token).ConfigureAwait(false);
-        var path = Path.Combine(Container.GetSandgrainFolder(Folder), hello.SegmentName);
+        string? path = null;
         Segment segment;
         try
         {
@@ -191,7 +205,21 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
                 throw new InvalidDataException($"The connecting peer asked for rings of {hello.Capacity} bytes; this listener maps at most {_options.MaxAcceptedRingCapacity} (SharedMemoryTransportOptions.MaxAcceptedRingCapacity).");
             }
 
-            segment = Segment.Open(path, hello.Capacity);
+            if (hello.Sealed)
+            {
+                var handle = (companion as UnixSocketConnection)?.TakeDescriptor()
+                    ?? throw new InvalidDataException("The connecting peer announced a segment passed by descriptor and passed none.");
+                segment = Segment.OpenSealed(handle, hello.Capacity);
+            }
+            else if (_options.NamedSegments)
+            {
+                path = Path.Combine(Container.GetSandgrainFolder(Folder), hello.SegmentName);
+                segment = Segment.Open(path, hello.Capacity);
+            }
+            else
+            {
+                throw new InvalidDataException($"The connecting peer named a segment file ('{hello.SegmentName}'); this listener maps only sealed memory passed by descriptor, which no process can truncate under its mapping.");
+            }
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
@@ -245,8 +273,13 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
     private static TransportAddress CompanionAddress(TransportAddress address) =>
         TransportAddress.Create(UnixSocketTransport.AddressScheme, Folder + "/" + address.Value);
 
-    private static void TryDelete(string path)
+    private static void TryDelete(string? path)
     {
+        if (path is null)
+        {
+            return;
+        }
+
         try
         {
             File.Delete(path);

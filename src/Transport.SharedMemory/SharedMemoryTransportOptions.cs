@@ -52,6 +52,13 @@ public sealed class SharedMemoryTransportOptions
     /// <summary>Uses the companion-socket doorbell even where a shared-address wait exists (to test the fallback).</summary>
     internal bool ForceDoorbell { get; set; }
 
+    /// <summary>
+    /// Segments are files in the group container, named in the handshake, instead of sealed memory passed by
+    /// descriptor: what macOS uses, having no sealing (and the only way a listener there accepts). True by default
+    /// on macOS only; a test sets it on Linux to run the macOS path.
+    /// </summary>
+    internal bool NamedSegments { get; set; } = !OperatingSystem.IsLinux();
+
     internal void Validate()
     {
         if (CloseTimeout < TimeSpan.FromMilliseconds(1) || CloseTimeout > TimeSpan.FromMinutes(5))

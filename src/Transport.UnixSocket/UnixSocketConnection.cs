@@ -6,6 +6,7 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 using Sandgrain.Transport.Interop;
 
 namespace Sandgrain.Transport.UnixSocket;
@@ -38,14 +39,38 @@ internal sealed class UnixSocketConnection : PipeConnection
     private readonly string _address;
     private volatile Exception? _shutdownReason;
 
+    // Descriptors the peer passed (SCM_RIGHTS) and the application has not taken yet, at most _allowedDescriptors.
+    private readonly Queue<SafeFileHandle> _descriptors = new();
+    private readonly int _allowedDescriptors;
+
     internal UnixSocketConnection(Socket socket, PeerIdentity peer, string address, EndPoint? local, EndPoint? remote, UnixSocketTransportOptions options, ILogger logger)
         : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: true, options.CloseTimeout)
     {
         _socket = socket;
         _logger = logger;
         _address = address;
+        _allowedDescriptors = OperatingSystem.IsLinux() ? options.AcceptedDescriptors : 0;
         Peer = peer;
     }
+
+    /// <summary>
+    /// Takes the oldest descriptor the peer passed with its bytes (Linux; see
+    /// <see cref="UnixSocketTransportOptions.AcceptedDescriptors"/>): one that came with bytes already read from the
+    /// input is here. Null when there is none; the caller owns what it takes.
+    /// </summary>
+    internal SafeFileHandle? TakeDescriptor()
+    {
+        lock (_descriptors)
+        {
+            return _descriptors.TryDequeue(out var handle) ? handle : null;
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="data"/> with <paramref name="descriptor"/> attached, straight on the socket (Linux). Only
+    /// before anything has been written to the output: the bytes would otherwise overtake what is queued there.
+    /// </summary>
+    internal void SendWithDescriptor(ReadOnlySpan<byte> data, SafeHandle descriptor) => DescriptorPassing.Send(_socket, data, descriptor);
 
     internal PeerIdentity Peer { get; }
 
@@ -99,7 +124,7 @@ internal sealed class UnixSocketConnection : PipeConnection
             while (true)
             {
                 var memory = writer.GetMemory(ReceiveChunk);
-                var received = _socket.Receive(memory.Span, SocketFlags.None);
+                var received = _allowedDescriptors == 0 ? _socket.Receive(memory.Span, SocketFlags.None) : ReceiveWithDescriptors(memory.Span);
                 if (received == 0)
                 {
                     endOfStream = true;
@@ -166,6 +191,49 @@ internal sealed class UnixSocketConnection : PipeConnection
                 PeerGone(PeerClosed(), lost: false);
             }
         }
+    }
+
+    private int ReceiveWithDescriptors(Span<byte> buffer)
+    {
+        var arrived = new List<SafeFileHandle>();
+        var received = DescriptorPassing.Receive(_socket, buffer, arrived, out var truncated);
+        var refused = truncated;
+        lock (_descriptors)
+        {
+            // Queued before the bytes they came with reach the input: whoever reads those bytes finds them here.
+            foreach (var handle in arrived)
+            {
+                if (!refused && _descriptors.Count < _allowedDescriptors)
+                {
+                    _descriptors.Enqueue(handle);
+                }
+                else
+                {
+                    handle.Dispose();
+                    refused = true;
+                }
+            }
+        }
+
+        if (refused)
+        {
+            throw new SocketException((int)SocketError.ProtocolNotSupported, $"The peer at {_address} passed more descriptors than this connection accepts ({_allowedDescriptors}); they were closed, and so is the connection.");
+        }
+
+        return received;
+    }
+
+    protected override ValueTask ReleaseResourcesAsync()
+    {
+        lock (_descriptors)
+        {
+            while (_descriptors.TryDequeue(out var untaken))
+            {
+                untaken.Dispose();
+            }
+        }
+
+        return base.ReleaseResourcesAsync();
     }
 
     private ConnectionResetException PeerClosed() => new($"The peer at {_address} closed the connection.");

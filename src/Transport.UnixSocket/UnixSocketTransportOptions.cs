@@ -66,6 +66,13 @@ public sealed class UnixSocketTransportOptions
     /// </example>
     public string? PeerCodeRequirement { get; set; }
 
+    /// <summary>
+    /// How many descriptors a peer may pass (SCM_RIGHTS, Linux) and leave untaken on one connection; 0, the default,
+    /// receives with plain reads, and the kernel discards any descriptor sent. The shared-memory transport's
+    /// companion sockets take one: the segment. More closes the connection.
+    /// </summary>
+    internal int AcceptedDescriptors { get; init; }
+
     internal void Validate()
     {
         if (CloseTimeout < TimeSpan.FromMilliseconds(1) || CloseTimeout > TimeSpan.FromMinutes(5))

@@ -15,6 +15,7 @@
 //                              print EOF when the other side closes it (used as a peer of another uid)
 //
 // Common options: --transport unix|mach|shm|shm-park|shm-doorbell|shm-small|shm-small-park, --container DIR, --group GROUP-ID.
+// (shm-doorbell also names its segments in the container instead of passing sealed memory: the macOS path.)
 using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
@@ -224,7 +225,7 @@ static ISandgrainTransport CreateTransport(Dictionary<string, string> options)
         "unix" => new UnixSocketTransport(container),
         "shm" => new SharedMemoryTransport(container),
         "shm-park" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero }),
-        "shm-doorbell" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero, ForceDoorbell = true }),
+        "shm-doorbell" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero, ForceDoorbell = true, NamedSegments = true }),
         "shm-small" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { RingCapacity = 4096 }),
         "shm-small-park" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { RingCapacity = 4096, SpinDuration = TimeSpan.Zero }),
         "mach" when OperatingSystem.IsMacOS() => new MachTransport(container),

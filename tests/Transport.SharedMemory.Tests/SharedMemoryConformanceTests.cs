@@ -19,11 +19,14 @@ public sealed class SharedMemoryParkingConformanceTests(ITestOutputHelper output
         new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero });
 }
 
-/// <summary>The transport contract with the companion-socket doorbell, the fallback for macOS before 14.4.</summary>
+/// <summary>
+/// The transport contract with the companion-socket doorbell, the fallback for macOS before 14.4, and segments as
+/// named files in the container, as on macOS: the macOS path, run here.
+/// </summary>
 public sealed class SharedMemoryDoorbellConformanceTests(ITestOutputHelper output) : TransportConformanceTests(output)
 {
     protected override string PeerTransportName => "shm-doorbell";
 
     protected override ISandgrainTransport CreateTransport(GroupContainer container) =>
-        new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero, ForceDoorbell = true });
+        new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero, ForceDoorbell = true, NamedSegments = true });
 }
