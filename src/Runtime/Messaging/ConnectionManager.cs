@@ -83,10 +83,13 @@ internal sealed class ConnectionManager(SandgrainOptions options, ConnectionSett
             dropped.Abort(new ConnectionAbortedException($"Dropped: {options.MaxPendingHandshakes} connections were in their handshake and this one had waited longest (Sandgrain:MaxPendingHandshakes)."));
         }
 
-        string remote;
+        // The authenticated place is taken inside the handshake, before this side's proof is sent: a peer that has
+        // our proof holds a place, and one that proves itself when the budget is full is refused instead of its proof.
+        var admitted = false;
+        string? remote = null;
         try
         {
-            remote = await Handshake.RunAsync(connection, settings, expectedSiloId: null, initiator: false, CancellationToken.None).ConfigureAwait(false);
+            remote = await Handshake.RunAsync(connection, settings, expectedSiloId: null, initiator: false, () => admitted = slots.TryAuthenticate(), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ProtocolViolationException or PeerRefusalException or IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)
         {
@@ -101,9 +104,14 @@ internal sealed class ConnectionManager(SandgrainOptions options, ConnectionSett
         finally
         {
             slots.EndHandshake(place!);
+            if (admitted && remote is null)
+            {
+                // The handshake failed after its place was taken (sending the proof).
+                slots.Release();
+            }
         }
 
-        if (!slots.TryAuthenticate())
+        if (remote is null)
         {
             await RefuseFullAsync(connection, address).ConfigureAwait(false);
             return;
@@ -189,7 +197,8 @@ internal sealed class ConnectionManager(SandgrainOptions options, ConnectionSett
         {
             using var timeout = new CancellationTokenSource(settings.HandshakeTimeout, settings.Time);
             var connection = await choice.Transport.ConnectAsync(choice.Transport.CreateEndPoint(choice.Address), timeout.Token).ConfigureAwait(false);
-            var remote = await Handshake.RunAsync(connection, settings, record.SiloId, initiator: true, CancellationToken.None).ConfigureAwait(false);
+            // The initiator is never asked to admit, so it gets an id or an exception.
+            var remote = (await Handshake.RunAsync(connection, settings, record.SiloId, initiator: true, admit: null, CancellationToken.None).ConfigureAwait(false))!;
             _failures.TryRemove(record.SiloId, out _);
             return Track(new SiloConnection(connection, settings, remote, record.Helper) { IsOutbound = true });
         }

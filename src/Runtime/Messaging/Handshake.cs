@@ -25,10 +25,16 @@ internal static class Handshake
     /// <param name="settings">This silo's id, secret and handshake timeout.</param>
     /// <param name="expectedSiloId">The silo the initiator dialled (from its registry record); null on the accepting side.</param>
     /// <param name="initiator">True on the side that dialled the connection.</param>
+    /// <param name="admit">
+    /// The acceptor's last word, asked once the initiator has proven itself and before this side's proof is sent
+    /// (so that a peer holding a proof always holds a place): false leaves the connection open, unanswered, for
+    /// the caller to refuse, and the handshake returns null.
+    /// </param>
     /// <param name="cancellationToken">Ends the handshake early.</param>
+    /// <returns>The peer's silo id; null when <paramref name="admit"/> said no.</returns>
     /// <exception cref="ProtocolViolationException">The peer is not a group member, not the expected silo, or broke the protocol.</exception>
     /// <exception cref="PeerRefusalException">The peer refused the connection, with its reason.</exception>
-    internal static async Task<string> RunAsync(ConnectionContext connection, ConnectionSettings settings, string? expectedSiloId, bool initiator, CancellationToken cancellationToken)
+    internal static async Task<string?> RunAsync(ConnectionContext connection, ConnectionSettings settings, string? expectedSiloId, bool initiator, Func<bool>? admit, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.HandshakeTimeout);
@@ -77,6 +83,11 @@ internal static class Handshake
 
             if (!initiator)
             {
+                if (admit is not null && !admit())
+                {
+                    return null;
+                }
+
                 await SendProofAsync(connection, settings.Secret.Proof(own, initiatorId, initiatorNonce, acceptorId, acceptorNonce), timeout.Token).ConfigureAwait(false);
             }
 
