@@ -1,5 +1,6 @@
 using System.Buffers;
 using Sandgrain.Runtime.Messaging;
+using Sandgrain.Transport.Conformance;
 
 namespace Sandgrain.Runtime.Tests.Fuzz;
 

@@ -5,6 +5,7 @@ using Sandgrain.Runtime.Discovery;
 using Sandgrain.Runtime.Invocation;
 using Sandgrain.Runtime.Messaging;
 using Sandgrain.TestActors;
+using Sandgrain.Transport.Conformance;
 
 namespace Sandgrain.Runtime.Tests.Fuzz;
 

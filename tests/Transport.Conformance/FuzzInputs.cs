@@ -1,19 +1,20 @@
 using System.Globalization;
 using CsCheck;
 
-namespace Sandgrain.Runtime.Tests.Fuzz;
+namespace Sandgrain.Transport.Conformance;
 
 /// <summary>
 /// What the fuzz targets share: the checked-in corpus (hex, one input a line, '#' comments) and a generator that
 /// replays it, mutates it (byte flips, truncations, splices, length-prefix rewrites) and makes fresh random input.
 /// Each target runs for <see cref="Seconds"/> (SANDGRAIN_FUZZ_SECONDS, default 10): bounded in CI, longer by hand.
+/// A test project that uses it copies its corpus files to <c>Fuzz/Corpus/</c> in its output.
 /// </summary>
-internal static class FuzzInputs
+public static class FuzzInputs
 {
-    internal static int Seconds { get; } =
+    public static int Seconds { get; } =
         int.TryParse(Environment.GetEnvironmentVariable("SANDGRAIN_FUZZ_SECONDS"), NumberStyles.None, CultureInfo.InvariantCulture, out var s) && s > 0 ? s : 10;
 
-    internal static byte[][] Corpus(string name) =>
+    public static byte[][] Corpus(string name) =>
         File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Fuzz", "Corpus", name + ".txt"))
             .Select(l => l.Trim())
             .Where(l => l.Length > 0 && !l.StartsWith('#'))
@@ -21,7 +22,7 @@ internal static class FuzzInputs
             .ToArray();
 
     /// <summary>Corpus entries as they are, mutated, and random bytes.</summary>
-    internal static Gen<byte[]> From(IReadOnlyList<byte[]> seeds, int maxLength = 512)
+    public static Gen<byte[]> From(IReadOnlyList<byte[]> seeds, int maxLength = 512)
     {
         Gen<byte[]> seed = Gen.Int[0, seeds.Count - 1].Select(i => seeds[i]);
         Gen<byte[]> random = Gen.Byte.Array[0, maxLength];
@@ -52,7 +53,7 @@ internal static class FuzzInputs
     }
 
     /// <summary>Runs <paramref name="target"/> on generated input for the time budget; returns the executions.</summary>
-    internal static long Run(Gen<byte[]> inputs, Action<byte[]> target, int threads = -1)
+    public static long Run(Gen<byte[]> inputs, Action<byte[]> target, int threads = -1)
     {
         long executions = 0;
         inputs.Sample(
