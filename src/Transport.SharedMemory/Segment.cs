@@ -76,7 +76,14 @@ internal sealed unsafe class Segment : IDisposable
     {
         RequireCapacity(capacity);
         var size = SegmentLayout.SegmentSize(capacity);
-        var fd = LibC.MemfdCreate("sandgrain-segment", LibC.MfdCloexec | LibC.MfdAllowSealing);
+        // Not executable, sealed so (a kernel with vm.memfd_noexec = 2 refuses any other memfd); kernels before 6.3
+        // do not know the flag and say EINVAL, and there every memfd may be created as before.
+        var fd = LibC.MemfdCreate("sandgrain-segment", LibC.MfdCloexec | LibC.MfdAllowSealing | LibC.MfdNoexecSeal);
+        if (fd < 0 && Marshal.GetLastPInvokeError() == LibC.EINVAL)
+        {
+            fd = LibC.MemfdCreate("sandgrain-segment", LibC.MfdCloexec | LibC.MfdAllowSealing);
+        }
+
         if (fd < 0)
         {
             throw SystemError("memfd_create() of a shared-memory segment", Marshal.GetLastPInvokeError());
@@ -137,6 +144,17 @@ internal sealed unsafe class Segment : IDisposable
         const string Source = "the segment the peer passed";
         try
         {
+            // The seals first: once the size is sealed it cannot change between the look at it and the mapping, and
+            // anything that is not sealable memory (a file on a mount its owner serves, a device) is refused before
+            // this process asks anything else of it.
+            var seals = LibC.LinuxFcntl((int)handle.DangerousGetHandle(), LibC.FGetSeals, 0);
+            const int Required = LibC.FSealShrink | LibC.FSealGrow | LibC.FSealSeal;
+            if (seals < 0 || (seals & Required) != Required)
+            {
+                var what = seals < 0 ? "it is not sealable memory (a file, FIFO, socket or device, not a memfd)" : $"its seals are 0x{seals:x}, without all of shrink, grow and seal (0x{Required:x})";
+                throw new InvalidDataException($"Refused {Source}: {what}, so its owner could truncate it under this process's mapping.");
+            }
+
             var expectedSize = SegmentLayout.SegmentSize(expectedCapacity);
             if (!FileIdentity.TryGetKind(handle, out var regular, out var length))
             {
@@ -146,14 +164,6 @@ internal sealed unsafe class Segment : IDisposable
             if (!regular)
             {
                 throw new InvalidDataException($"Refused {Source}: it is not a regular file (a FIFO, device, socket or folder).");
-            }
-
-            var seals = LibC.LinuxFcntl((int)handle.DangerousGetHandle(), LibC.FGetSeals, 0);
-            const int Required = LibC.FSealShrink | LibC.FSealGrow | LibC.FSealSeal;
-            if (seals < 0 || (seals & Required) != Required)
-            {
-                var what = seals < 0 ? "it is not sealable memory (a file, not a memfd)" : $"its seals are 0x{seals:x}, without all of shrink, grow and seal (0x{Required:x})";
-                throw new InvalidDataException($"Refused {Source}: {what}, so its owner could truncate it under this process's mapping.");
             }
 
             if (length != expectedSize)

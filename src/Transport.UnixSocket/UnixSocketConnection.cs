@@ -43,6 +43,9 @@ internal sealed class UnixSocketConnection : PipeConnection
     private readonly Queue<SafeFileHandle> _descriptors = new();
     private readonly int _allowedDescriptors;
 
+    // The receive thread's scratch for what one receive brought (only the receive thread touches it).
+    private List<SafeFileHandle>? _arrived;
+
     internal UnixSocketConnection(Socket socket, PeerIdentity peer, string address, EndPoint? local, EndPoint? remote, UnixSocketTransportOptions options, ILogger logger)
         : base("unix", peer, local, remote, options.MaxReadBufferSize, options.MaxWriteBufferSize, inlineReads: true, options.CloseTimeout)
     {
@@ -195,7 +198,8 @@ internal sealed class UnixSocketConnection : PipeConnection
 
     private int ReceiveWithDescriptors(Span<byte> buffer)
     {
-        var arrived = new List<SafeFileHandle>();
+        var arrived = _arrived ??= [];
+        arrived.Clear();
         var received = DescriptorPassing.Receive(_socket, buffer, arrived, out var truncated);
         var refused = truncated;
         lock (_descriptors)

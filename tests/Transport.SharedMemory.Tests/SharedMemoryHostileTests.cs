@@ -115,7 +115,7 @@ public sealed class SharedMemoryHostileTests(ITestOutputHelper output) : IDispos
                 DescriptorPassing.Send(raw, Hello(1 << 20, ""), handle);
                 var (accepted, message) = await ReadReplyAsync(raw);
                 Assert.False(accepted);
-                Assert.Contains("not a regular file", message, StringComparison.Ordinal);
+                Assert.Contains("not sealable memory", message, StringComparison.Ordinal);
             }
 
             File.Delete(fifo);

@@ -53,9 +53,11 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
     internal void ExpireDue()
     {
         var now = settings.Time.GetTimestamp();
-        foreach (var (_, running) in _running)
+        foreach (var (correlation, running) in _running)
         {
-            if (running.Deadline <= now && !running.Cancellation.IsCancellationRequested)
+            // Queued once: the entry's deadline is cleared first, so the sweeps that follow before a pool thread runs
+            // the cancellation (the pool may be starved; the watch is not) pass it by instead of queuing it again.
+            if (running.Deadline <= now && _running.TryUpdate(correlation, running with { Deadline = long.MaxValue }, running))
             {
                 CancelOnPool(running.Cancellation);
             }

@@ -223,7 +223,15 @@ internal sealed partial class SiloConnection
         // The new loop first: once the marker is swapped, the held loop will not read again, whatever fails below.
         // It starts on a thread of its own, not the pool's, which the same blocking code may have starved; after its
         // first wait it goes on where the transport resumes it (the new receive thread, when it reads inline).
-        new Thread(static s => ((SiloConnection)s!).StartReadLoop()) { IsBackground = true, Name = "sandgrain-read" }.UnsafeStart(this);
+        try
+        {
+            new Thread(static s => ((SiloConnection)s!).StartReadLoop()) { IsBackground = true, Name = "sandgrain-read" }.UnsafeStart(this);
+        }
+        catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
+        {
+            // No thread to be had: the pool, late rather than never (the held loop will not read again).
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.StartReadLoop(), this, preferLocal: false);
+        }
         _connection.Features.Get<IReceiveThreadFeature>()?.TryReplaceStalledReceiver();
         RuntimeLog.ReceiveStalled(_settings.Logger, PeerName, _settings.ReceiveStallThreshold.TotalMilliseconds);
     }

@@ -13,9 +13,11 @@ internal static partial class LibC
     internal const int LinuxMsgCtrunc = 0x8;
     internal const int LinuxMsgCmsgCloexec = 0x40000000;
 
-    // <linux/memfd.h>: MFD_CLOEXEC 1, MFD_ALLOW_SEALING 2.
+    // <linux/memfd.h>: MFD_CLOEXEC 1, MFD_ALLOW_SEALING 2, MFD_NOEXEC_SEAL 8 (Linux 6.3); EINVAL 22.
     internal const uint MfdCloexec = 1;
     internal const uint MfdAllowSealing = 2;
+    internal const uint MfdNoexecSeal = 8;
+    internal const int EINVAL = 22;
 
     // <linux/fcntl.h>: F_ADD_SEALS 1033, F_GET_SEALS 1034; F_SEAL_SEAL 1, F_SEAL_SHRINK 2, F_SEAL_GROW 4.
     internal const int FAddSeals = 1033;
