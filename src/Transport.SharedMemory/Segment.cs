@@ -172,25 +172,13 @@ internal sealed unsafe class Segment : IDisposable
             }
 
             var file = new FileStream(handle, FileAccess.ReadWrite);
-            Segment segment;
             try
             {
-                segment = Map(Source, file, expectedSize, expectedCapacity);
+                return MapValidated(Source, file, expectedSize, expectedCapacity);
             }
             catch
             {
                 file.Dispose();
-                throw;
-            }
-
-            try
-            {
-                segment.Validate(expectedCapacity);
-                return segment;
-            }
-            catch
-            {
-                segment.Dispose();
                 throw;
             }
         }
@@ -230,17 +218,7 @@ internal sealed unsafe class Segment : IDisposable
                 throw new InvalidDataException($"Segment '{path}' is {file.Length} bytes; a ring capacity of {expectedCapacity} needs exactly {expectedSize}.");
             }
 
-            var segment = Map(path, file, expectedSize, expectedCapacity);
-            try
-            {
-                segment.Validate(expectedCapacity);
-                return segment;
-            }
-            catch
-            {
-                segment.Dispose();
-                throw;
-            }
+            return MapValidated(path, file, expectedSize, expectedCapacity);
         }
         catch
         {
@@ -309,6 +287,22 @@ internal sealed unsafe class Segment : IDisposable
         catch
         {
             map.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Maps a segment another process made and checks its header; on failure the mapping is undone (the caller still owns <paramref name="file"/>).</summary>
+    private static Segment MapValidated(string source, FileStream file, long size, int expectedCapacity)
+    {
+        var segment = Map(source, file, size, expectedCapacity);
+        try
+        {
+            segment.Validate(expectedCapacity);
+            return segment;
+        }
+        catch
+        {
+            segment.Dispose();
             throw;
         }
     }
