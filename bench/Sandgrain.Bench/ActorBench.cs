@@ -58,6 +58,10 @@ internal static class ActorBench
             Report.Line(peer, "W1", rtts[(int)(rtts.Length * 0.99)], "us_p99", note);
             Report.Line(peer, "W1", rtts[(int)(rtts.Length * 0.999)], "us_p999", note);
             await AllocationsAsync(factory, echo, payload, peer, note, options.GetInt("alloc-calls", 20_000));
+            if (options.GetInt("alloc-types", 0) != 0)
+            {
+                await AllocationTypesAsync(factory, echo, payload, options.GetInt("alloc-calls", 20_000) * 5);
+            }
 
             var perSecond = await ThroughputAsync(factory, payload, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
             Report.Line(peer, "W2", perSecond, "calls_per_s", note + ",64-in-flight,1s-warmup");
@@ -179,6 +183,25 @@ internal static class ActorBench
             Report.Line(peer, "CSW", (double)(clientAfter[1] - client[1]) / calls, "voluntary_per_call", note + $",client,W1,live-threads,{calls}-calls");
             Report.Line(peer, "CSW", (double)(serverAfter[1] - server[1]) / calls, "voluntary_per_call", note + $",server,W1,live-threads,{calls}-calls");
         }
+    }
+
+    /// <summary>The types behind ALLOC, on both sides, as comment lines on stderr (<c>--alloc-types 1</c>).</summary>
+    private static async Task AllocationTypesAsync(IActorFactory factory, IEchoActor echo, byte[] payload, int calls)
+    {
+        var probe = factory.GetGrain<IBenchProbe>("probe");
+        await probe.StartAllocationSampling();
+        AllocationSampler.Start();
+        for (var i = 0; i < calls; i++)
+        {
+            await echo.Echo(payload);
+        }
+
+        var client = AllocationSampler.Stop(15);
+        var server = await probe.StopAllocationSampling();
+        Console.Error.WriteLine($"# allocations sampled over {calls} W1 calls, client:");
+        Array.ForEach(client, line => Console.Error.WriteLine("#   " + line));
+        Console.Error.WriteLine("# server:");
+        Array.ForEach(server, line => Console.Error.WriteLine("#   " + line));
     }
 
     private static async Task<double> ThroughputAsync(IActorFactory factory, byte[] payload, TimeSpan warmup, TimeSpan measured)

@@ -27,6 +27,12 @@ public interface IBenchProbe : IGrainWithStringKey
 {
     /// <summary>[bytes this process has allocated, voluntary context switches of its live threads].</summary>
     Task<long[]> Sample();
+
+    /// <summary>Starts sampling which types this process allocates (see <see cref="AllocationSampler"/>).</summary>
+    Task StartAllocationSampling();
+
+    /// <summary>Stops the sampling; the top types by sampled bytes.</summary>
+    Task<string[]> StopAllocationSampling();
 }
 
 /// <summary>Answers <see cref="IBenchProbe"/>.</summary>
@@ -34,6 +40,16 @@ public sealed class BenchProbe : IBenchProbe
 {
     /// <inheritdoc />
     public Task<long[]> Sample() => Task.FromResult(ProcessCounters.Sample());
+
+    /// <inheritdoc />
+    public Task StartAllocationSampling()
+    {
+        AllocationSampler.Start();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<string[]> StopAllocationSampling() => Task.FromResult(AllocationSampler.Stop(15));
 }
 
 /// <summary>This process's allocation and context-switch counters.</summary>
