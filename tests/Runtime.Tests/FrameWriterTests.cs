@@ -119,7 +119,7 @@ public sealed class FrameWriterTests
     }
 
     /// <summary>A real Unix-socket connection in this process: the writer writes to one end, the test reads the other.</summary>
-    private sealed class SocketPair : IAsyncDisposable
+    internal sealed class SocketPair : IAsyncDisposable
     {
         private readonly TestContainer _container = new();
         private Microsoft.AspNetCore.Connections.IConnectionListener? _listener;

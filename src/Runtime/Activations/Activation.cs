@@ -55,6 +55,11 @@ internal sealed partial class Activation
 
     internal TurnScheduler Scheduler { get; } = new();
 
+    // The context of a request or timer tick that no waiting caller precedes (nearly all of them), made once.
+    private CallContext FirstInChain => field ??= new CallContext(Id, [], Blocking: false);
+
+    private CallContext FirstInChainBlocking => field ??= new CallContext(Id, [], Blocking: true);
+
     internal bool Reentrant => _registration.Reentrant;
 
     internal ActivationState State
@@ -96,7 +101,7 @@ internal sealed partial class Activation
     /// Runs one entered request as the activation's turn(s) and returns its encoded result. The request owns
     /// <paramref name="arguments"/> until it is done; one whose caller has given up before its turn is not run.
     /// </summary>
-    internal async Task<PooledBuffer> InvokeEnteredAsync(ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
+    internal async ValueTask<PooledBuffer> InvokeEnteredAsync(ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
     {
         var gated = !Reentrant && (method.Flags & CallFlags.AlwaysInterleave) == 0;
         var readOnly = (method.Flags & CallFlags.ReadOnly) != 0;
@@ -114,17 +119,8 @@ internal sealed partial class Activation
                 var result = PooledBuffer.Rent();
                 try
                 {
-                    var context = new CallContext(Id, chain, Blocking: gated);
-                    await RunTurnAsync(() =>
-                    {
-                        CallContext.Current = context;
-
-                        // The arguments are decoded before the dispatcher's first await: references among them belong to this silo.
-                        using (ReferenceContext.Enter(_services.Invoker()))
-                        {
-                            return Info.Dispatcher.InvokeAsync(Instance, method.Id, arguments.WrittenMemory, result, cancellationToken).AsTask();
-                        }
-                    }).ConfigureAwait(false);
+                    var context = chain.Length > 0 ? new CallContext(Id, chain, Blocking: gated) : gated ? FirstInChainBlocking : FirstInChain;
+                    await RunTurnAsync(RequestTurn.Take(this, method.Id, arguments, result, context, cancellationToken), RequestTurn.Run).ConfigureAwait(false);
                     return result;
                 }
                 catch
@@ -143,7 +139,8 @@ internal sealed partial class Activation
         }
         finally
         {
-            arguments.Dispose();
+            // The invocation was the arguments' last user (the dispatcher decoded them into values of their own).
+            arguments.Recycle();
             Exit(touch: true);
         }
     }
@@ -169,7 +166,7 @@ internal sealed partial class Activation
                 await EnsureActivatedAsync().ConfigureAwait(false);
                 await RunTurnAsync(() =>
                 {
-                    CallContext.Current = new CallContext(Id, [], Blocking: gated);
+                    CallContext.Current = gated ? FirstInChainBlocking : FirstInChain;
                     return callback(_lifetime.Token);
                 }).ConfigureAwait(false);
             }
@@ -189,10 +186,61 @@ internal sealed partial class Activation
     }
 
     /// <summary>Runs <paramref name="work"/> as a turn: at once on this thread when the activation is idle, else in order.</summary>
-    private Task RunTurnAsync(Func<Task> work)
+    private Task RunTurnAsync(Func<Task> work) => RunTurnAsync(work, static w => ((Func<Task>)w!)());
+
+    /// <summary>Runs <paramref name="work"/> with <paramref name="state"/> as a turn (see <see cref="RunTurnAsync(Func{Task})"/>).</summary>
+    /// <remarks>Awaits the turn and then the task it returned (no unwrapping promise): a turn that ran inline and completed costs no more allocations.</remarks>
+    private async Task RunTurnAsync(object? state, Func<object?, Task> work)
     {
-        var turn = new Task<Task>(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach);
+        var turn = new Task<Task>(work, state, CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         Scheduler.RunInlineOrQueue(turn);
-        return turn.Unwrap();
+        await (await turn.ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What a request's turn needs, in one object for a static delegate (instead of a closure and a delegate per
+    /// call), and reused: a turn runs once, takes what it needs out, and leaves the object for its thread's next request.
+    /// </summary>
+    private sealed class RequestTurn
+    {
+        internal static readonly Func<object?, Task> Run = static s => ((RequestTurn)s!).Invoke();
+
+        [ThreadStatic]
+        private static RequestTurn? t_spare;
+
+        private Activation? _activation;
+        private uint _methodId;
+        private PooledBuffer? _arguments;
+        private PooledBuffer? _result;
+        private CallContext? _context;
+        private CancellationToken _cancellationToken;
+
+        internal static RequestTurn Take(Activation activation, uint methodId, PooledBuffer arguments, PooledBuffer result, CallContext context, CancellationToken cancellationToken)
+        {
+            var turn = t_spare ?? new RequestTurn();
+            t_spare = null;
+            turn._activation = activation;
+            turn._methodId = methodId;
+            turn._arguments = arguments;
+            turn._result = result;
+            turn._context = context;
+            turn._cancellationToken = cancellationToken;
+            return turn;
+        }
+
+        private Task Invoke()
+        {
+            var (activation, methodId, arguments, result, context, cancellationToken) = (_activation!, _methodId, _arguments!, _result!, _context!, _cancellationToken);
+            (_activation, _arguments, _result, _context, _cancellationToken) = (null, null, null, null, default);
+            t_spare ??= this;
+
+            CallContext.Current = context;
+
+            // The arguments are decoded before the dispatcher's first await: references among them belong to this silo.
+            using (ReferenceContext.Enter(activation._services.Invoker()))
+            {
+                return activation.Info.Dispatcher.InvokeAsync(activation.Instance, methodId, arguments.WrittenMemory, result, cancellationToken).AsTask();
+            }
+        }
     }
 }

@@ -17,7 +17,8 @@ namespace Sandgrain.Runtime.Activations;
 internal sealed class ActivationDirectory : IAsyncDisposable
 {
     private readonly Dictionary<string, ActorRegistration> _hosted;
-    private readonly ConcurrentDictionary<string, Activation> _activations = new(StringComparer.Ordinal);
+    // By (interface, key), not by the "interface/key" id: a lookup builds no string.
+    private readonly ConcurrentDictionary<(string Interface, string Key), Activation> _activations = new();
     private readonly ActivationServices _services;
     private readonly TimeSpan _idle;
     private readonly int _maxActivations;
@@ -47,7 +48,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
     /// A request to an activation of this silo, from here or elsewhere. The request owns <paramref name="arguments"/>
     /// (disposed when it is done, or at once when it cannot run).
     /// </summary>
-    internal Task<PooledBuffer> InvokeAsync(ActorInterfaceInfo info, string key, ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
+    internal ValueTask<PooledBuffer> InvokeAsync(ActorInterfaceInfo info, string key, ActorMethodInfo method, PooledBuffer arguments, string[] chain, CancellationToken cancellationToken)
     {
         try
         {
@@ -57,7 +58,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
                 return activation.InvokeEnteredAsync(method, arguments, chain, cancellationToken);
             }
 
-            return InvokeAfterDeactivationAsync(activation, info, key, method, arguments, chain, cancellationToken);
+            return new ValueTask<PooledBuffer>(InvokeAfterDeactivationAsync(activation, info, key, method, arguments, chain, cancellationToken));
         }
         catch
         {
@@ -128,14 +129,14 @@ internal sealed class ActivationDirectory : IAsyncDisposable
 
     private Activation GetOrCreate(ActorInterfaceInfo info, string key, string[] chain, ActorMethodInfo method)
     {
-        var id = info.Name + "/" + key;
-        if (!_activations.TryGetValue(id, out var activation))
+        if (!_activations.TryGetValue((info.Name, key), out var activation))
         {
-            activation = Create(info, key, id);
+            activation = Create(info, key);
         }
 
-        if (!activation.Reentrant && (method.Flags & CallFlags.AlwaysInterleave) == 0 && Array.IndexOf(chain, id) >= 0)
+        if (chain.Length > 0 && !activation.Reentrant && (method.Flags & CallFlags.AlwaysInterleave) == 0 && Array.IndexOf(chain, activation.Id) >= 0)
         {
+            var id = activation.Id;
             string[] cycle = [.. chain, id];
             throw new CallCycleException(
                 $"Call cycle: {string.Join(" → ", cycle)}. {id} is not reentrant and is already waiting further up this call chain, so the call would wait for itself. Mark the class [Reentrant] or the method [AlwaysInterleave], or break the cycle.",
@@ -145,8 +146,9 @@ internal sealed class ActivationDirectory : IAsyncDisposable
         return activation;
     }
 
-    private Activation Create(ActorInterfaceInfo info, string key, string id)
+    private Activation Create(ActorInterfaceInfo info, string key)
     {
+        var id = info.Name + "/" + key;
         if (!_hosted.TryGetValue(info.Name, out var registration))
         {
             throw new ActorNotHostedException($"This silo does not host {info.Name}.");
@@ -155,7 +157,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
         // Creation runs the actor's constructor, so it happens under a lock, once, never speculatively.
         lock (_createLock)
         {
-            if (_activations.TryGetValue(id, out var existing))
+            if (_activations.TryGetValue((info.Name, key), out var existing))
             {
                 return existing;
             }
@@ -171,7 +173,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
             }
 
             var created = new Activation(registration, key, _services);
-            _activations[id] = created;
+            _activations[(info.Name, key)] = created;
             SandgrainTelemetry.ActivationChanged(1);
             return created;
         }
@@ -187,7 +189,7 @@ internal sealed class ActivationDirectory : IAsyncDisposable
         }
         finally
         {
-            if (_activations.TryRemove(new KeyValuePair<string, Activation>(activation.Id, activation)))
+            if (_activations.TryRemove(new KeyValuePair<(string, string), Activation>((activation.Info.Name, activation.Key), activation)))
             {
                 SandgrainTelemetry.ActivationChanged(-1);
             }

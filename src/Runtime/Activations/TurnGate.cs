@@ -79,8 +79,14 @@ internal sealed class TurnGate
             }
         }
 
-        // Outside the lock: admitted requests continue on their own (RunContinuationsAsynchronously).
-        foreach (var waiter in admitted ?? [])
+        // Outside the lock: admitted requests continue on their own (RunContinuationsAsynchronously). No list at all
+        // when nobody waited, the usual case: `admitted ?? []` would allocate an empty one on every exit.
+        if (admitted is null)
+        {
+            return;
+        }
+
+        foreach (var waiter in admitted)
         {
             waiter.Complete();
         }

@@ -32,8 +32,8 @@ internal sealed class CallRouter(SandgrainOptions options, SiloIdentity identity
             }
             finally
             {
-                // Copied into the connection (or failed): the caller's buffer is free again.
-                arguments.Dispose();
+                // Copied into the connection (or failed): the caller's buffer is free again, and nothing else holds it.
+                arguments.Recycle();
             }
         }
 
@@ -74,7 +74,7 @@ internal sealed class CallRouter(SandgrainOptions options, SiloIdentity identity
 
         if (directory.Hosts(target.Info.Name))
         {
-            return await RunHereAsync(target, method, arguments, chain, timeout, cancellationToken, (args, token) => directory.InvokeAsync(target.Info, target.Key, method, args, chain, token)).ConfigureAwait(false);
+            return await RunHereAsync(target, method, arguments, chain, timeout, cancellationToken, (args, token) => directory.InvokeAsync(target.Info, target.Key, method, args, chain, token).AsTask()).ConfigureAwait(false);
         }
 
         try

@@ -7,7 +7,7 @@ namespace Sandgrain.Runtime.Calls;
 /// <summary>The requests other silos send: to an activation of this silo, or to an observer object of this process.</summary>
 internal sealed class IncomingRequests(ActivationDirectory directory, ObserverTable observers) : IIncomingRequestHandler
 {
-    public Task<PooledBuffer> InvokeAsync(RequestHeader header, PooledBuffer arguments, CancellationToken cancellationToken)
+    public ValueTask<PooledBuffer> InvokeAsync(RequestHeader header, PooledBuffer arguments, CancellationToken cancellationToken)
     {
         var info = ActorTypeRegistry.Find(header.Interface);
         if (info is null || (info.KeyKind != ActorKeyKind.Observer && !directory.Hosts(header.Interface)))
@@ -23,7 +23,7 @@ internal sealed class IncomingRequests(ActivationDirectory directory, ObserverTa
         }
 
         return info.KeyKind == ActorKeyKind.Observer
-            ? observers.InvokeAsync(info, header.Key, method, arguments, header.Chain, cancellationToken)
+            ? new ValueTask<PooledBuffer>(observers.InvokeAsync(info, header.Key, method, arguments, header.Chain, cancellationToken))
             : directory.InvokeAsync(info, header.Key, method, arguments, header.Chain, cancellationToken);
     }
 }

@@ -56,13 +56,13 @@ public abstract class ActorProxy
     protected async Task InvokeAsync(uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
     {
         var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken).ConfigureAwait(false);
-        result?.Dispose();
+        result?.Recycle();
     }
 
     /// <summary>Makes a call and decodes its result.</summary>
     protected async Task<T> InvokeAsync<T>(uint methodId, PooledBuffer arguments, CallFlags flags, CancellationToken cancellationToken)
     {
-        using var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken).ConfigureAwait(false);
+        var result = await Reference.Runtime.CallAsync(Reference, methodId, arguments, flags, cancellationToken).ConfigureAwait(false);
         try
         {
             using (ReferenceContext.Enter(Reference.Runtime))
@@ -74,6 +74,11 @@ public abstract class ActorProxy
         {
             var method = Reference.Info.Method(methodId)?.Name ?? $"0x{methodId:x8}";
             throw new ActorCallException($"The result of {Reference.Info.Name}.{method} on '{Reference.Key}' could not be decoded as {typeof(T).Name}: {e.Message}", e);
+        }
+        finally
+        {
+            // Decoded into values of their own (or failed): the call's last user of its result.
+            result?.Recycle();
         }
     }
 

@@ -13,7 +13,7 @@ internal interface IIncomingRequestHandler
     /// Runs one request and returns its encoded result. <paramref name="arguments"/> belongs to the invocation from
     /// here on: it is disposed when the invocation has finished with it, whatever the caller does meanwhile.
     /// </summary>
-    Task<PooledBuffer> InvokeAsync(RequestHeader header, PooledBuffer arguments, CancellationToken cancellationToken);
+    ValueTask<PooledBuffer> InvokeAsync(RequestHeader header, PooledBuffer arguments, CancellationToken cancellationToken);
 }
 
 /// <summary>What a connection needs to know of the silo it belongs to: identity, secret, limits, handler.</summary>

@@ -42,7 +42,7 @@ internal enum RequestFlags : byte
 internal sealed class ProtocolViolationException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>A decoded request header; the arguments follow it in the frame.</summary>
-internal sealed record RequestHeader(
+internal readonly record struct RequestHeader(
     ulong CorrelationId,
     RequestFlags Flags,
     uint TimeoutMs,

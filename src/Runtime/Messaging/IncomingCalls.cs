@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Sandgrain.Runtime.Invocation;
 
@@ -11,7 +10,10 @@ namespace Sandgrain.Runtime.Messaging;
 /// </summary>
 internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter writer, Func<string> peerName)
 {
-    private readonly ConcurrentDictionary<ulong, Running> _running = new();
+    // A plain table under a lock: a ConcurrentDictionary would allocate a node per request (see OutgoingCalls).
+    private readonly Dictionary<ulong, Running> _running = [];
+    private readonly Lock _runningLock = new();
+    private int _runningCount;
     private readonly Lock _roomLock = new();
     private int _inFlight;
     private long _bytesInFlight;
@@ -47,20 +49,34 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
     internal void Dispatch(RequestHeader header, PooledBuffer arguments) => _ = DispatchAsync(header, arguments);
 
     /// <summary>True while requests run (for the connection's sweep of their deadlines).</summary>
-    internal bool Any => !_running.IsEmpty;
+    internal bool Any => Volatile.Read(ref _runningCount) > 0;
 
     /// <summary>Cancels the requests whose deadline has passed: their callers have stopped waiting.</summary>
     internal void ExpireDue()
     {
         var now = settings.Time.GetTimestamp();
-        foreach (var (correlation, running) in _running)
+        List<(ulong Correlation, Running Running)>? due = null;
+        lock (_runningLock)
         {
+            foreach (var (correlation, running) in _running)
+            {
+                if (running.Deadline <= now)
+                {
+                    (due ??= []).Add((correlation, running));
+                }
+            }
+
             // Queued once: the entry's deadline is cleared first, so the sweeps that follow before a pool thread runs
             // the cancellation (the pool may be starved; the watch is not) pass it by instead of queuing it again.
-            if (running.Deadline <= now && _running.TryUpdate(correlation, running with { Deadline = long.MaxValue }, running))
+            foreach (var (correlation, running) in due ?? Enumerable.Empty<(ulong, Running)>())
             {
-                CancelOnPool(running.Cancellation);
+                _running[correlation] = running with { Deadline = long.MaxValue };
             }
+        }
+
+        foreach (var (_, running) in due ?? Enumerable.Empty<(ulong, Running)>())
+        {
+            CancelOnPool(running.Cancellation);
         }
     }
 
@@ -118,10 +134,16 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
     internal void Cancel(ulong correlation)
     {
-        if (_running.TryGetValue(correlation, out var running))
+        Running running;
+        lock (_runningLock)
         {
-            TryCancel(running.Cancellation);
+            if (!_running.TryGetValue(correlation, out running))
+            {
+                return;
+            }
         }
+
+        TryCancel(running.Cancellation);
     }
 
     /// <summary>The connection closed: everything it runs is cancelled (the answers have nowhere to go).</summary>
@@ -135,7 +157,13 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
             Interlocked.Exchange(ref _bytesInFlight, long.MinValue / 2);
         }
 
-        foreach (var running in _running.Values)
+        Running[] all;
+        lock (_runningLock)
+        {
+            all = [.. _running.Values];
+        }
+
+        foreach (var running in all)
         {
             CancelOnPool(running.Cancellation);
         }
@@ -177,7 +205,19 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
         // No timer per request: the connection's sweep cancels it once its deadline passes (ExpireDue).
         using var cancellation = new CancellationTokenSource();
         var running = new Running(cancellation, header.TimeoutMs > 0 ? settings.Time.GetTimestamp() + (long)(header.TimeoutMs / 1000.0 * settings.Time.TimestampFrequency) : long.MaxValue);
-        _running[header.CorrelationId] = running;
+        lock (_runningLock)
+        {
+            // A peer that reuses a running request's id replaces it here (the first one can no longer be cancelled by
+            // id); the count follows the table, so each request removes only its own entry.
+            if (_running.TryAdd(header.CorrelationId, running))
+            {
+                Interlocked.Increment(ref _runningCount);
+            }
+            else
+            {
+                _running[header.CorrelationId] = running;
+            }
+        }
 
         PooledBuffer? result = null;
         try
@@ -214,9 +254,17 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
                 Interlocked.Decrement(ref _inFlight);
             }
 
-            result?.Dispose();
+            // Written or copied by the writer: nothing refers to it any more.
+            result?.Recycle();
             Answered(size);
-            _running.TryRemove(new KeyValuePair<ulong, Running>(header.CorrelationId, running));
+            lock (_runningLock)
+            {
+                if (_running.TryGetValue(header.CorrelationId, out var current) && ReferenceEquals(current.Cancellation, running.Cancellation))
+                {
+                    _running.Remove(header.CorrelationId);
+                    Interlocked.Decrement(ref _runningCount);
+                }
+            }
             SandgrainTelemetry.CallCompleted(header.Interface, SandgrainTelemetry.Outcome(failure), "incoming", started);
         }
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Sandgrain.Runtime.Invocation;
 
 namespace Sandgrain.Runtime.Messaging;
@@ -10,13 +9,18 @@ namespace Sandgrain.Runtime.Messaging;
 /// </summary>
 internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
 {
-    private readonly ConcurrentDictionary<ulong, PendingCall> _pending = new();
+    // A plain table under a lock rather than a concurrent one: every call adds and removes once, and a
+    // ConcurrentDictionary would allocate a node for each (its writes take a lock as well). The count is kept with an
+    // interlocked write, the full fence the connection's watch needs before it is armed (see ConnectionWatch.Arm).
+    private readonly Dictionary<ulong, PendingCall> _pending = [];
+    private readonly Lock _lock = new();
+    private int _count;
     private long _next;
 
     internal ulong NextCorrelation() => (ulong)Interlocked.Increment(ref _next);
 
     /// <summary>True while some call waits (for the connection's sweep).</summary>
-    internal bool Any => !_pending.IsEmpty;
+    internal bool Any => Volatile.Read(ref _count) > 0;
 
     /// <summary>
     /// Registers a call. Its cancellation is watched before it enters the table, so that nothing that finds it there
@@ -30,17 +34,22 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
             pending.WatchCancellation(cancellationToken);
         }
 
-        _pending[correlation] = pending;
+        lock (_lock)
+        {
+            _pending[correlation] = pending;
+            Interlocked.Increment(ref _count);
+        }
+
         return pending;
     }
 
     /// <summary>Takes the call out of the table; false when something else completed it first.</summary>
-    internal bool TryTake(PendingCall pending) => _pending.TryRemove(new KeyValuePair<ulong, PendingCall>(pending.Correlation, pending));
+    internal bool TryTake(PendingCall pending) => Remove(pending.Correlation, pending) is not null;
 
     /// <summary>A response arrived: the caller goes on on this thread. False when nobody waits for it any more.</summary>
     internal bool Complete(ulong correlation, PooledBuffer result)
     {
-        if (_pending.TryRemove(correlation, out var pending))
+        if (Remove(correlation, expected: null) is { } pending)
         {
             pending.SetResult(result);
             return true;
@@ -52,7 +61,7 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
 
     internal void Fail(ulong correlation, Func<PendingCall, Exception> error)
     {
-        if (_pending.TryRemove(correlation, out var pending))
+        if (Remove(correlation, expected: null) is { } pending)
         {
             pending.SetException(error(pending), inline: true);
         }
@@ -62,25 +71,61 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
     internal void ExpireDue(Action<PendingCall> expired)
     {
         var now = time.GetTimestamp();
-        foreach (var (correlation, pending) in _pending)
+        List<PendingCall>? due = null;
+        lock (_lock)
         {
-            // By the key enumerated: an object completed and reused meanwhile is in the table under another key.
-            if (pending.Deadline <= now && _pending.TryRemove(new KeyValuePair<ulong, PendingCall>(correlation, pending)))
+            foreach (var pending in _pending.Values)
             {
-                expired(pending);
+                if (pending.Deadline <= now)
+                {
+                    (due ??= []).Add(pending);
+                }
             }
+
+            foreach (var pending in due ?? Enumerable.Empty<PendingCall>())
+            {
+                _pending.Remove(pending.Correlation);
+                Interlocked.Decrement(ref _count);
+            }
+        }
+
+        // Outside the lock: what the caller does with them (fail them, send cancels) takes other locks.
+        if (due is not null)
+        {
+            due.ForEach(expired);
         }
     }
 
     /// <summary>The connection closed: every call waiting fails at once, naming the peer, the actor and the method.</summary>
     internal void FailAll(Exception reason)
     {
-        foreach (var correlation in _pending.Keys)
+        PendingCall[] all;
+        lock (_lock)
         {
-            if (_pending.TryRemove(correlation, out var pending))
+            all = [.. _pending.Values];
+            _pending.Clear();
+            Interlocked.Exchange(ref _count, 0);
+        }
+
+        foreach (var pending in all)
+        {
+            pending.SetException(pending.Unavailable(reason, peerName()), inline: false);
+        }
+    }
+
+    /// <summary>Removes the call under <paramref name="correlation"/> (only if it is <paramref name="expected"/>, when given).</summary>
+    private PendingCall? Remove(ulong correlation, PendingCall? expected)
+    {
+        lock (_lock)
+        {
+            if (!_pending.TryGetValue(correlation, out var pending) || (expected is not null && !ReferenceEquals(pending, expected)))
             {
-                pending.SetException(pending.Unavailable(reason, peerName()), inline: false);
+                return null;
             }
+
+            _pending.Remove(correlation);
+            Interlocked.Decrement(ref _count);
+            return pending;
         }
     }
 }

@@ -121,16 +121,16 @@ internal sealed partial class SiloConnection
 
             case FrameKind.Response:
                 var correlation = Protocol.DecodeId(payload, out var result);
-                delivery = new Delivery(kind, correlation, null, PooledBuffer.CopyOf(result), null);
+                delivery = new Delivery(kind, correlation, default, PooledBuffer.CopyOf(result), null);
                 return true;
 
             case FrameKind.Error:
                 var error = Protocol.DecodeError(payload);
-                delivery = new Delivery(kind, error.Correlation, null, null, error);
+                delivery = new Delivery(kind, error.Correlation, default, null, error);
                 return true;
 
             case FrameKind.Cancel:
-                delivery = new Delivery(kind, Protocol.DecodeId(payload, out _), null, null, null);
+                delivery = new Delivery(kind, Protocol.DecodeId(payload, out _), default, null, null);
                 return true;
 
             case FrameKind.Ping:
@@ -169,7 +169,7 @@ internal sealed partial class SiloConnection
             switch (delivery.Kind)
             {
                 case FrameKind.Request:
-                    _incoming.Dispatch(delivery.Header!, delivery.Body!);
+                    _incoming.Dispatch(delivery.Header, delivery.Body!);
                     break;
 
                 case FrameKind.Response:
@@ -177,8 +177,7 @@ internal sealed partial class SiloConnection
                     break;
 
                 case FrameKind.Error:
-                    var error = delivery.Error!.Value;
-                    _outgoing.Fail(error.Correlation, pending => RemoteErrors.ToException(error.Kind, error.Type, error.Message, error.Stack, pending.Describe(), pending.Cycle));
+                    FailPending(delivery.Error!.Value);
                     break;
 
                 case FrameKind.Cancel:
@@ -193,6 +192,11 @@ internal sealed partial class SiloConnection
 
         return mine != 0;
     }
+
+    // Its own method: a lambda's captured local declared in a case of Deliver's switch would make every delivery
+    // allocate the closure, since the compiler creates it where the switch's block is entered.
+    private void FailPending((ulong Correlation, ErrorKind Kind, string Type, string Message, string? Stack) error) =>
+        _outgoing.Fail(error.Correlation, pending => RemoteErrors.ToException(error.Kind, error.Type, error.Message, error.Stack, pending.Describe(), pending.Cycle));
 
     /// <summary>
     /// A delivery has held the read loop's thread past the threshold: the reading goes on elsewhere — a new receive
@@ -242,7 +246,7 @@ internal sealed partial class SiloConnection
     private readonly record struct Delivery(
         FrameKind Kind,
         ulong Correlation,
-        RequestHeader? Header,
+        RequestHeader Header,
         PooledBuffer? Body,
         (ulong Correlation, ErrorKind Kind, string Type, string Message, string? Stack)? Error);
 }
