@@ -92,7 +92,7 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
         // Outside the lock: what the caller does with them (fail them, send cancels) takes other locks.
         if (due is not null)
         {
-            due.ForEach(expired);
+            ForEach(due, expired);
         }
     }
 
@@ -107,10 +107,29 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
             Interlocked.Exchange(ref _count, 0);
         }
 
-        foreach (var pending in all)
+        ForEach(all, pending => pending.SetException(pending.Unavailable(reason, peerName()), inline: false));
+    }
+
+    /// <summary>
+    /// Completes calls already taken out of the table: each one, even when completing another throws (nothing could
+    /// find the rest again), and then the first failure is rethrown.
+    /// </summary>
+    private static void ForEach(IEnumerable<PendingCall> calls, Action<PendingCall> complete)
+    {
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? first = null;
+        foreach (var pending in calls)
         {
-            pending.SetException(pending.Unavailable(reason, peerName()), inline: false);
+            try
+            {
+                complete(pending);
+            }
+            catch (Exception e)
+            {
+                first ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
         }
+
+        first?.Throw();
     }
 
     /// <summary>Removes the call under <paramref name="correlation"/> (only if it is <paramref name="expected"/>, when given).</summary>

@@ -206,17 +206,22 @@ internal sealed partial class SiloConnection : IAsyncDisposable
         _closed.TrySetResult();
     }
 
-    private bool HasWork() => _outgoing.Any || _incoming.Any || Volatile.Read(ref _delivering) != 0;
+    // The delivery marker first: a request enters _incoming's count while the marker is set (Deliver dispatches it),
+    // so a watch that read the count first and the marker after could miss a request dispatched between the two.
+    private bool HasWork() => Volatile.Read(ref _delivering) != 0 || _outgoing.Any || _incoming.Any;
 
     /// <summary>The watch's tick: calls past their deadline fail (and the peer is told to stop), a held read loop is taken over.</summary>
     private void Sweep()
     {
         _outgoing.ExpireDue(pending =>
         {
-            SendControl(FrameKind.Cancel, pending.Correlation);
+            // The caller first, whatever the cancel's send does; the correlation is read before, since a completed
+            // call's object goes back to the pool once its caller has its result.
+            var correlation = pending.Correlation;
             pending.SetException(
                 new ActorCallTimeoutException($"{pending.Describe()} ({PeerName}) did not complete within {pending.Timeout.TotalSeconds:0.###} s{ChainText(pending.Chain)}."),
                 inline: false);
+            SendControl(FrameKind.Cancel, correlation);
         });
         _incoming.ExpireDue();
         TakeOverIfStalled();
