@@ -1,11 +1,12 @@
 using Sandgrain.Transport.Interop;
 
-namespace Sandgrain.Transport.SharedMemory;
+namespace Sandgrain.Transport;
 
 /// <summary>
-/// How a thread spins while it waits for the peer. By one thread of this process at a time: two spinners on a
-/// two-CPU machine leave no CPU for the peer, so a second waiter parks at once. And by where the peer runs: each
-/// side publishes the CPU its receive thread waits on in the ring it consumes (<see cref="RingView.ConsumerCpu"/>).
+/// How a thread spins while it waits for the peer, whatever the transport. By one thread of this process at a time:
+/// two spinners on a two-CPU machine leave no CPU for the peer, so a second waiter blocks at once. And by where the
+/// peer runs, where that is known: over shared memory each side publishes the CPU its receive thread waits on in the
+/// ring it consumes.
 /// On the peer's own CPU every step yields, handing the CPU to the peer (measured on 2 vCPUs with both processes on
 /// one: cheaper than parking, whose wake-up costs a futex call each way); on another CPU it mostly pauses, and yields
 /// now and then for this process's other runnable threads.

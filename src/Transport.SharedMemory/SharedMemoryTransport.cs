@@ -49,7 +49,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
         _options.Validate();
         _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.SharedMemory") ?? NullLogger.Instance;
         // A companion socket takes one descriptor from its peer: the sealed segment (Linux).
-        _companion = new UnixSocketTransport(container, new UnixSocketTransportOptions { MaxReadBufferSize = 4096, MaxWriteBufferSize = 4096, Platform = _options.Platform, AcceptedDescriptors = 1 }, loggerFactory);
+        _companion = new UnixSocketTransport(container, new UnixSocketTransportOptions { MaxReadBufferSize = 4096, MaxWriteBufferSize = 4096, Platform = _options.Platform, AcceptedDescriptors = 1, SpinDuration = TimeSpan.Zero }, loggerFactory);
         _mechanisms = Parking.Available(_options.ForceDoorbell);
 
         // Refuse at configuration time a container whose companion socket paths cannot be reached.

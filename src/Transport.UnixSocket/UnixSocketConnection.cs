@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -42,6 +43,7 @@ internal sealed class UnixSocketConnection : PipeConnection
     // Descriptors the peer passed (SCM_RIGHTS) and the application has not taken yet, at most _allowedDescriptors.
     private readonly Queue<SafeFileHandle> _descriptors = new();
     private readonly int _allowedDescriptors;
+    private readonly long _spinTicks;
 
     // The receive thread's scratch for what one receive brought (only the receive thread touches it).
     private List<SafeFileHandle>? _arrived;
@@ -53,6 +55,9 @@ internal sealed class UnixSocketConnection : PipeConnection
         _logger = logger;
         _address = address;
         _allowedDescriptors = OperatingSystem.IsLinux() ? options.AcceptedDescriptors : 0;
+        // Not on one CPU (a machine, or an affinity mask as `taskset -c 0` sets): the peer could answer only once this
+        // thread stops polling, and a socket does not say where the peer runs (shared memory does, and spins on).
+        _spinTicks = Environment.ProcessorCount > 1 ? (long)(options.SpinDuration.TotalSeconds * Stopwatch.Frequency) : 0;
         Peer = peer;
     }
 
@@ -127,7 +132,7 @@ internal sealed class UnixSocketConnection : PipeConnection
             while (true)
             {
                 var memory = writer.GetMemory(ReceiveChunk);
-                var received = _allowedDescriptors == 0 ? _socket.Receive(memory.Span, SocketFlags.None) : ReceiveWithDescriptors(memory.Span);
+                var received = _allowedDescriptors == 0 ? Receive(memory.Span) : ReceiveWithDescriptors(memory.Span);
                 if (received == 0)
                 {
                     endOfStream = true;
@@ -192,6 +197,68 @@ internal sealed class UnixSocketConnection : PipeConnection
             if (_shutdownReason is null && !SendHasEnded)
             {
                 PeerGone(PeerClosed(), lost: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One receive: polled without blocking for up to <see cref="UnixSocketTransportOptions.SpinDuration"/> when no
+    /// other thread of this process spins, then a blocking <c>recv()</c>, which also reports every error.
+    /// </summary>
+    private int Receive(Span<byte> buffer)
+    {
+        if (_spinTicks > 0 && SpinPolicy.TryBegin())
+        {
+            try
+            {
+                var started = Stopwatch.GetTimestamp();
+                var spins = 0;
+                do
+                {
+                    var received = TryReceiveNow(buffer);
+                    if (received >= 0)
+                    {
+                        return received;
+                    }
+
+                    SpinPolicy.SpinOnce(ref spins, 0, 0);
+                }
+                while (Stopwatch.GetTimestamp() - started < _spinTicks);
+            }
+            finally
+            {
+                SpinPolicy.End();
+            }
+        }
+
+        return _socket.Receive(buffer, SocketFlags.None);
+    }
+
+    /// <summary>A recv() that does not wait: the bytes taken (0 at the end of the stream), or -1 when none are there or it failed (the blocking receive that follows reports the failure).</summary>
+    private unsafe int TryReceiveNow(Span<byte> buffer)
+    {
+        var handle = _socket.SafeHandle;
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            nint received;
+            fixed (byte* p = buffer)
+            {
+                received = LibC.Recv((int)handle.DangerousGetHandle(), p, (nuint)buffer.Length, LibC.ReceiveNonBlockingFlags);
+            }
+
+            return received >= 0 ? (int)received : -1;
+        }
+        catch (ObjectDisposedException)
+        {
+            return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
             }
         }
     }

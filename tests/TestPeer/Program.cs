@@ -14,7 +14,7 @@
 //   raw-connect  --path P      connect a plain socket to the file P (no Sandgrain), print READY, then
 //                              print EOF when the other side closes it (used as a peer of another uid)
 //
-// Common options: --transport unix|mach|shm|shm-park|shm-doorbell|shm-small|shm-small-park, --container DIR, --group GROUP-ID.
+// Common options: --transport unix|unix-block|mach|shm|shm-park|shm-doorbell|shm-small|shm-small-park, --container DIR, --group GROUP-ID.
 // (shm-doorbell also names its segments in the container instead of passing sealed memory: the macOS path.)
 using System.Buffers;
 using System.IO.Pipelines;
@@ -223,6 +223,7 @@ static ISandgrainTransport CreateTransport(Dictionary<string, string> options)
     return options["transport"] switch
     {
         "unix" => new UnixSocketTransport(container),
+        "unix-block" => new UnixSocketTransport(container, new UnixSocketTransportOptions { SpinDuration = TimeSpan.Zero }),
         "shm" => new SharedMemoryTransport(container),
         "shm-park" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero }),
         "shm-doorbell" => new SharedMemoryTransport(container, new SharedMemoryTransportOptions { SpinDuration = TimeSpan.Zero, ForceDoorbell = true, NamedSegments = true }),

@@ -72,6 +72,17 @@ public sealed class UnixSocketTransportTests(ITestOutputHelper output)
         Assert.Null(transport.UnsupportedReason);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(2_000_000)]
+    public void SpinDurationOutOfRange_IsRefusedNamingTheOption(int microseconds)
+    {
+        using var container = new TestContainer();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new UnixSocketTransport(container.Container, new UnixSocketTransportOptions { SpinDuration = TimeSpan.FromMicroseconds(microseconds) }));
+        Assert.Contains("UnixSocketTransportOptions.SpinDuration", e.Message, StringComparison.Ordinal);
+        Assert.Contains("zero to one second", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void SocketNameTooLongForEveryMethod_IsRefusedAtConfigurationTime()
     {

@@ -66,6 +66,12 @@ internal static partial class LibC
     [LibraryImport(Lib, EntryPoint = "send", SetLastError = true)]
     internal static unsafe partial nint Send(int fd, byte* buffer, nuint length, int flags);
 
+    [LibraryImport(Lib, EntryPoint = "recv", SetLastError = true)]
+    internal static unsafe partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+
+    // MSG_DONTWAIT (see below): a receive that returns at once (EAGAIN) when nothing is there.
+    internal static int ReceiveNonBlockingFlags => OperatingSystem.IsMacOS() ? 0x80 : 0x40;
+
     // <sys/socket.h>: MSG_DONTWAIT Linux 0x40, macOS 0x80; MSG_NOSIGNAL Linux 0x4000 (macOS sockets use SO_NOSIGPIPE instead).
     internal static int SendNonBlockingFlags => OperatingSystem.IsMacOS() ? 0x80 : 0x40 | 0x4000;
 
