@@ -11,7 +11,9 @@ public static class SharedMemoryServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the shared-memory transport as an <see cref="ISandgrainTransport"/> and as one of Kestrel's listener factories (it binds only its own end points). Needs a <see cref="GroupContainer"/>
-    /// in the container (the runtime registers one). Safe to call more than once.
+    /// in the container (the runtime registers one). Safe to call more than once. A code requirement set for the
+    /// Unix-socket transport (<c>UnixSocketTransportOptions.PeerCodeRequirement</c>) applies here too unless
+    /// <see cref="SharedMemoryTransportOptions.PeerCodeRequirement"/> sets another.
     /// </summary>
     public static IServiceCollection AddSandgrainSharedMemoryTransport(this IServiceCollection services, Action<SharedMemoryTransportOptions>? configure = null)
     {
@@ -22,10 +24,13 @@ public static class SharedMemoryServiceCollectionExtensions
             services.Configure(configure);
         }
 
+        // A code requirement set for Unix sockets holds for shared memory too: otherwise a peer it refuses would
+        // simply dial the silo's shared-memory address from the registry.
         services.TryAddSingleton<SharedMemoryTransport>(sp => new SharedMemoryTransport(
             sp.GetRequiredService<GroupContainer>(),
             sp.GetRequiredService<IOptions<SharedMemoryTransportOptions>>().Value,
-            sp.GetService<ILoggerFactory>()));
+            sp.GetService<ILoggerFactory>(),
+            sp.GetService<IOptions<Sandgrain.Transport.UnixSocket.UnixSocketTransportOptions>>()?.Value.PeerCodeRequirement));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, SharedMemoryTransport>(sp => sp.GetRequiredService<SharedMemoryTransport>()));
 
         // Kestrel's listener factories: it asks each one's CanBind, so this one takes only its own end points.

@@ -41,15 +41,34 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
     /// <summary>Creates the transport for a group container.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
     /// <exception cref="SandboxNameException">The companion socket paths cannot be reached on this platform, or on macOS (unless <see cref="SharedMemoryTransportOptions.Platform"/> says otherwise).</exception>
+    /// <exception cref="PlatformNotSupportedException"><see cref="SharedMemoryTransportOptions.PeerCodeRequirement"/> is set and this is not macOS.</exception>
     public SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
+        : this(container, options, loggerFactory, inheritedPeerCodeRequirement: null)
+    {
+    }
+
+    /// <param name="container">The group container.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="loggerFactory">Where the transport logs.</param>
+    /// <param name="inheritedPeerCodeRequirement">The Unix-socket transport's requirement, used when the options set none.</param>
+    internal SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options, ILoggerFactory? loggerFactory, string? inheritedPeerCodeRequirement)
     {
         ArgumentNullException.ThrowIfNull(container);
         Container = container;
         _options = options ?? new SharedMemoryTransportOptions();
         _options.Validate();
         _logger = (ILogger?)loggerFactory?.CreateLogger("Sandgrain.Transport.SharedMemory") ?? NullLogger.Instance;
-        // A companion socket takes one descriptor from its peer: the sealed segment (Linux).
-        _companion = new UnixSocketTransport(container, new UnixSocketTransportOptions { MaxReadBufferSize = 4096, MaxWriteBufferSize = 4096, Platform = _options.Platform, AcceptedDescriptors = 1, SpinDuration = TimeSpan.Zero }, loggerFactory);
+        // A companion socket takes one descriptor from its peer: the sealed segment (Linux). It carries the code
+        // requirement: both ends check the peer on it, before the segment is passed or mapped.
+        _companion = new UnixSocketTransport(container, new UnixSocketTransportOptions
+        {
+            MaxReadBufferSize = 4096,
+            MaxWriteBufferSize = 4096,
+            Platform = _options.Platform,
+            AcceptedDescriptors = 1,
+            SpinDuration = TimeSpan.Zero,
+            PeerCodeRequirement = _options.PeerCodeRequirement ?? inheritedPeerCodeRequirement,
+        }, loggerFactory);
         _mechanisms = Parking.Available(_options.ForceDoorbell);
 
         // Refuse at configuration time a container whose companion socket paths cannot be reached.
