@@ -31,7 +31,8 @@ public static class MachServiceCollectionExtensions
         services.TryAddSingleton<MachTransport>(sp => new MachTransport(
             sp.GetRequiredService<GroupContainer>(),
             sp.GetRequiredService<IOptions<MachTransportOptions>>().Value,
-            sp.GetService<ILoggerFactory>()));
+            sp.GetService<ILoggerFactory>(),
+            sp.GetService<PeerCodeRequirementSetting>()?.Requirement));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, MachTransport>(sp => sp.GetRequiredService<MachTransport>()));
 
         // Kestrel's listener factories: it asks each one's CanBind, so this one takes only its own end points.

@@ -45,12 +45,23 @@ public sealed class MachTransport : ISandgrainTransport
 
     private readonly MachTransportOptions _options;
     private readonly ILogger _logger;
+    private readonly string? _uncheckedRequirement;
 
     /// <summary>Creates the transport for the app group of <paramref name="container"/>, on any platform (see <see cref="UnsupportedReason"/>).</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
     /// <exception cref="SandboxNameException">The app group id leaves no room for Sandgrain's Mach names.</exception>
     public MachTransport(GroupContainer container, MachTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
+        : this(container, options, loggerFactory, uncheckedPeerCodeRequirement: null)
     {
+    }
+
+    /// <param name="container">The group container.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="loggerFactory">Where the transport logs.</param>
+    /// <param name="uncheckedPeerCodeRequirement">A code requirement the host's other transports check, which this one cannot: it then declares itself unsupported, so that it carries no connection that would bypass it.</param>
+    internal MachTransport(GroupContainer container, MachTransportOptions? options, ILoggerFactory? loggerFactory, string? uncheckedPeerCodeRequirement)
+    {
+        _uncheckedRequirement = uncheckedPeerCodeRequirement;
         ArgumentNullException.ThrowIfNull(container);
         Container = container;
         _options = options ?? new MachTransportOptions();
@@ -72,8 +83,14 @@ public sealed class MachTransport : ISandgrainTransport
     public int Preference => DefaultPreference;
 
     /// <inheritdoc />
-    /// <remarks>Null on macOS; elsewhere "The Mach transport needs macOS (Mach IPC); …".</remarks>
-    public string? UnsupportedReason => IsSupported ? null : NotSupportedMessage;
+    /// <remarks>
+    /// Null on macOS; elsewhere "The Mach transport needs macOS (Mach IPC); …". Also not null where the host sets a
+    /// code requirement for its peers (<c>UnixSocketTransportOptions.PeerCodeRequirement</c>): this transport does not
+    /// check one yet, so listing it in <c>Sandgrain:Transports</c> then fails at start, and it is left out otherwise.
+    /// </remarks>
+    public string? UnsupportedReason => _uncheckedRequirement is { } requirement
+        ? $"The Mach transport does not check a peer's code signature, and this host requires '{requirement}' of its peers (UnixSocketTransportOptions.PeerCodeRequirement): Mach connections would bypass it. Leave mach out of Sandgrain:Transports (the Unix-socket and shared-memory transports check it)."
+        : IsSupported ? null : NotSupportedMessage;
 
     [SupportedOSPlatformGuard("macos")]
     private static bool IsSupported => OperatingSystem.IsMacOS();

@@ -30,7 +30,7 @@ public static class SharedMemoryServiceCollectionExtensions
             sp.GetRequiredService<GroupContainer>(),
             sp.GetRequiredService<IOptions<SharedMemoryTransportOptions>>().Value,
             sp.GetService<ILoggerFactory>(),
-            sp.GetService<IOptions<Sandgrain.Transport.UnixSocket.UnixSocketTransportOptions>>()?.Value.PeerCodeRequirement));
+            sp.GetService<PeerCodeRequirementSetting>()?.Requirement));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandgrainTransport, SharedMemoryTransport>(sp => sp.GetRequiredService<SharedMemoryTransport>()));
 
         // Kestrel's listener factories: it asks each one's CanBind, so this one takes only its own end points.

@@ -23,6 +23,8 @@ public static class UnixSocketServiceCollectionExtensions
             services.Configure(configure);
         }
 
+        // The requirement, where the other transports of the host look for it (see PeerCodeRequirementSetting).
+        services.TryAddSingleton(sp => new PeerCodeRequirementSetting(sp.GetRequiredService<IOptions<UnixSocketTransportOptions>>().Value.PeerCodeRequirement));
         services.TryAddSingleton<UnixSocketTransport>(sp => new UnixSocketTransport(
             sp.GetRequiredService<GroupContainer>(),
             sp.GetRequiredService<IOptions<UnixSocketTransportOptions>>().Value,

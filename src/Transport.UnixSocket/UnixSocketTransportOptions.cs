@@ -66,6 +66,11 @@ public sealed class UnixSocketTransportOptions
     /// Pinning the Team ID (<c>subject.OU</c>) rather than one certificate keeps working for code signed either
     /// way (sandbox-facts §4.4, "Security of peers" item 12).
     /// </para>
+    /// <para>
+    /// In the Generic Host the requirement covers the host's other transports too: the shared-memory transport checks
+    /// it on every connection's companion socket, and the Mach transport, which cannot check it yet, declares itself
+    /// unsupported (so that no peer bypasses the requirement by dialling another of the silo's addresses).
+    /// </para>
     /// </remarks>
     /// <example>
     /// <code>
