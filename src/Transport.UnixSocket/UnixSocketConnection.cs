@@ -32,7 +32,6 @@ internal sealed class UnixSocketConnection : PipeConnection
     // Ask the pipe for at least this much room per recv(), so bulk transfers take few system calls.
     private const int ReceiveChunk = 32 * 1024;
 
-    private const int BlockingSendPiece = 16 * 1024;
     private const int EPIPE = 32;
 
     private readonly Socket _socket;
@@ -44,6 +43,10 @@ internal sealed class UnixSocketConnection : PipeConnection
     private readonly Queue<SafeFileHandle> _descriptors = new();
     private readonly int _allowedDescriptors;
     private readonly long _spinTicks;
+
+    // 1 while the send loop has bytes the socket has not taken yet: no reply can come before they are out, so the
+    // receive thread does not poll meanwhile (it would take a CPU from the thread that sends, as a bulk call showed).
+    private int _sendInProgress;
 
     // The receive thread's scratch for what one receive brought (only the receive thread touches it).
     private List<SafeFileHandle>? _arrived;
@@ -207,7 +210,7 @@ internal sealed class UnixSocketConnection : PipeConnection
     /// </summary>
     private int Receive(Span<byte> buffer)
     {
-        if (_spinTicks > 0 && SpinPolicy.TryBegin())
+        if (_spinTicks > 0 && Volatile.Read(ref _sendInProgress) == 0 && SpinPolicy.TryBegin())
         {
             try
             {
@@ -397,6 +400,19 @@ internal sealed class UnixSocketConnection : PipeConnection
 
     private async ValueTask SendAsync(ReadOnlySequence<byte> buffer)
     {
+        Volatile.Write(ref _sendInProgress, 1);
+        try
+        {
+            await SendAllAsync(buffer).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _sendInProgress, 0);
+        }
+    }
+
+    private async ValueTask SendAllAsync(ReadOnlySequence<byte> buffer)
+    {
         foreach (var segment in buffer)
         {
             var offset = 0;
@@ -421,14 +437,49 @@ internal sealed class UnixSocketConnection : PipeConnection
         }
     }
 
+    /// <summary>
+    /// Sends the rest once the socket has room, as much at a time as the kernel takes (not in small pieces: a blocking
+    /// send of a few KiB at a time cost a bulk call one system call per piece), reporting progress after each send so
+    /// that a draining disposal sees a slow reader making it.
+    /// </summary>
     private void SendBlocking(ReadOnlyMemory<byte> memory)
     {
         while (!memory.IsEmpty)
         {
-            // In pieces, so that a peer that reads slowly is seen making progress by a draining disposal.
-            var sent = TrySend(memory.Span[..Math.Min(memory.Length, BlockingSendPiece)], LibC.SendBlockingFlags);
-            memory = memory[Math.Max(sent, 0)..];
-            ReportSendProgress();
+            var sent = TrySend(memory.Span, LibC.SendNonBlockingFlags);
+            if (sent > 0)
+            {
+                memory = memory[sent..];
+                ReportSendProgress();
+            }
+            else
+            {
+                WaitUntilWritable();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until the socket can take more (or is shut down, which the next send reports), at most
+    /// <c>RecheckMs</c> at a time: the descriptor is held only while poll() waits, so a disposal never waits long for it.
+    /// </summary>
+    private unsafe void WaitUntilWritable()
+    {
+        const int RecheckMs = 100;
+        var handle = _socket.SafeHandle;
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var fd = new LibC.PollFd { Fd = (int)handle.DangerousGetHandle(), Events = LibC.POLLOUT };
+            _ = LibC.Poll(&fd, 1, RecheckMs);
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
         }
     }
 
