@@ -10,10 +10,7 @@ namespace Sandgrain.Runtime.Messaging;
 /// </summary>
 internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter writer, Func<string> peerName)
 {
-    // A plain table under a lock: a ConcurrentDictionary would allocate a node per request (see OutgoingCalls).
-    private readonly Dictionary<ulong, Running> _running = [];
-    private readonly Lock _runningLock = new();
-    private int _runningCount;
+    private readonly RunningRequests _running = new();
     private readonly Lock _roomLock = new();
     private int _inFlight;
     private long _bytesInFlight;
@@ -49,34 +46,20 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
     internal void Dispatch(RequestHeader header, PooledBuffer arguments) => _ = DispatchAsync(header, arguments);
 
     /// <summary>True while requests run (for the connection's sweep of their deadlines).</summary>
-    internal bool Any => Volatile.Read(ref _runningCount) > 0;
+    internal bool Any => _running.Any;
 
     /// <summary>Cancels the requests whose deadline has passed: their callers have stopped waiting.</summary>
     internal void ExpireDue()
     {
-        var now = settings.Time.GetTimestamp();
-        List<(ulong Correlation, Running Running)>? due = null;
-        lock (_runningLock)
+        // Queued once (see RunningRequests.TakeDue): the pool may be starved, and the watch goes on ticking meanwhile.
+        if (_running.TakeDue(settings.Time.GetTimestamp()) is not { } due)
         {
-            foreach (var (correlation, running) in _running)
-            {
-                if (running.Deadline <= now)
-                {
-                    (due ??= []).Add((correlation, running));
-                }
-            }
-
-            // Queued once: the entry's deadline is cleared first, so the sweeps that follow before a pool thread runs
-            // the cancellation (the pool may be starved; the watch is not) pass it by instead of queuing it again.
-            foreach (var (correlation, running) in due ?? Enumerable.Empty<(ulong, Running)>())
-            {
-                _running[correlation] = running with { Deadline = long.MaxValue };
-            }
+            return;
         }
 
-        foreach (var (_, running) in due ?? Enumerable.Empty<(ulong, Running)>())
+        foreach (var cancellation in due)
         {
-            CancelOnPool(running.Cancellation);
+            CancelOnPool(cancellation);
         }
     }
 
@@ -134,16 +117,10 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
     internal void Cancel(ulong correlation)
     {
-        Running running;
-        lock (_runningLock)
+        if (_running.Find(correlation) is { } cancellation)
         {
-            if (!_running.TryGetValue(correlation, out running))
-            {
-                return;
-            }
+            TryCancel(cancellation);
         }
-
-        TryCancel(running.Cancellation);
     }
 
     /// <summary>The connection closed: everything it runs is cancelled (the answers have nowhere to go).</summary>
@@ -157,15 +134,9 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
             Interlocked.Exchange(ref _bytesInFlight, long.MinValue / 2);
         }
 
-        Running[] all;
-        lock (_runningLock)
+        foreach (var cancellation in _running.All())
         {
-            all = [.. _running.Values];
-        }
-
-        foreach (var running in all)
-        {
-            CancelOnPool(running.Cancellation);
+            CancelOnPool(cancellation);
         }
     }
 
@@ -204,20 +175,7 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
         var slotHandedOver = false;
         // No timer per request: the connection's sweep cancels it once its deadline passes (ExpireDue).
         using var cancellation = new CancellationTokenSource();
-        var running = new Running(cancellation, header.TimeoutMs > 0 ? settings.Time.GetTimestamp() + (long)(header.TimeoutMs / 1000.0 * settings.Time.TimestampFrequency) : long.MaxValue);
-        lock (_runningLock)
-        {
-            // A peer that reuses a running request's id replaces it here (the first one can no longer be cancelled by
-            // id); the count follows the table, so each request removes only its own entry.
-            if (_running.TryAdd(header.CorrelationId, running))
-            {
-                Interlocked.Increment(ref _runningCount);
-            }
-            else
-            {
-                _running[header.CorrelationId] = running;
-            }
-        }
+        _running.Add(header.CorrelationId, cancellation, header.TimeoutMs > 0 ? settings.Time.GetTimestamp() + (long)(header.TimeoutMs / 1000.0 * settings.Time.TimestampFrequency) : long.MaxValue);
 
         PooledBuffer? result = null;
         try
@@ -257,14 +215,7 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
             // Written or copied by the writer: nothing refers to it any more.
             result?.Recycle();
             Answered(size);
-            lock (_runningLock)
-            {
-                if (_running.TryGetValue(header.CorrelationId, out var current) && ReferenceEquals(current.Cancellation, running.Cancellation))
-                {
-                    _running.Remove(header.CorrelationId);
-                    Interlocked.Decrement(ref _runningCount);
-                }
-            }
+            _running.Remove(header.CorrelationId, cancellation);
             SandgrainTelemetry.CallCompleted(header.Interface, SandgrainTelemetry.Outcome(failure), "incoming", started);
         }
     }
@@ -307,7 +258,4 @@ internal sealed class IncomingCalls(ConnectionSettings settings, FrameWriter wri
 
         send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
-
-    /// <summary>A request being run: what cancels it, and when its caller stops waiting.</summary>
-    private readonly record struct Running(CancellationTokenSource Cancellation, long Deadline);
 }

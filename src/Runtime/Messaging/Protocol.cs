@@ -19,7 +19,7 @@ namespace Sandgrain.Runtime.Messaging;
 /// arguments. Response: [correlation id], then the result. Error: [correlation id, kind, type, message,
 /// stack]. Cancel, Ping, Pong: [id]. Goodbye: [reason].
 /// </remarks>
-internal static class Protocol
+internal static partial class Protocol
 {
     internal const uint Magic = 0x54524753; // "SGRT"
     internal const ushort Version = 2;
@@ -83,54 +83,6 @@ internal static class Protocol
         {
             output.Write(body);
         }
-    }
-
-    internal static byte[] EncodeHello(string siloId, ReadOnlySpan<byte> nonce)
-    {
-        var hello = new byte[4 + 2 + 2 + 16 + 2 + nonce.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(hello, Magic);
-        BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(4), Version);
-        Encoding.ASCII.GetBytes(siloId, hello.AsSpan(8, 16));
-        BinaryPrimitives.WriteUInt16LittleEndian(hello.AsSpan(24), (ushort)nonce.Length);
-        nonce.CopyTo(hello.AsSpan(26));
-        return hello;
-    }
-
-    /// <summary>Decodes a hello; returns the peer's silo id and nonce.</summary>
-    /// <exception cref="ProtocolViolationException">Not a Sandgrain hello, another protocol version, or malformed.</exception>
-    internal static (string SiloId, byte[] Nonce) DecodeHello(ReadOnlySequence<byte> payload)
-    {
-        if (payload.Length is < 26 or > MaxHelloPayload)
-        {
-            throw new ProtocolViolationException($"a hello of {payload.Length} bytes (expected 26 to {MaxHelloPayload})");
-        }
-
-        var bytes = payload.ToArray();
-        var magic = BinaryPrimitives.ReadUInt32LittleEndian(bytes);
-        if (magic != Magic)
-        {
-            throw new ProtocolViolationException($"a hello with magic 0x{magic:x8} (expected 0x{Magic:x8}): the peer is not a Sandgrain silo");
-        }
-
-        var version = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(4));
-        if (version != Version)
-        {
-            throw new ProtocolViolationException($"protocol version {version}; this build speaks {Version}");
-        }
-
-        var siloId = Encoding.ASCII.GetString(bytes, 8, 16);
-        if (!Discovery.SiloRecord.IsValidSiloId(siloId))
-        {
-            throw new ProtocolViolationException("a hello with a malformed silo id");
-        }
-
-        var nonceLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(24));
-        if (nonceLength != Security.GroupSecret.NonceLength || 26 + nonceLength != bytes.Length)
-        {
-            throw new ProtocolViolationException($"a hello with a {nonceLength}-byte nonce in {bytes.Length} bytes (expected {Security.GroupSecret.NonceLength} in {26 + Security.GroupSecret.NonceLength})");
-        }
-
-        return (siloId, bytes[26..]);
     }
 
     internal static void EncodeRequest(Invocation.PooledBuffer header, RequestHeader request) =>
@@ -347,16 +299,4 @@ internal static class Protocol
             throw new ProtocolViolationException(violation);
         }
     }
-}
-
-/// <summary>The interface name and key one connection decoded last (see <see cref="Protocol.DecodeRequest"/>).</summary>
-internal sealed class DecodedNames
-{
-    /// <summary>Longer strings are decoded every time (a key of kilobytes is not worth keeping).</summary>
-    internal const int MaxRemembered = 256;
-
-    internal Name? Interface;
-    internal Name? Key;
-
-    internal sealed record Name(byte[] Utf8, string Value);
 }
