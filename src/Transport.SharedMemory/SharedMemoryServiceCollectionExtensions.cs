@@ -12,8 +12,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <summary>
     /// Adds the shared-memory transport as an <see cref="ISandgrainTransport"/> and as one of Kestrel's listener factories (it binds only its own end points). Needs a <see cref="GroupContainer"/>
     /// in the container (the runtime registers one). Safe to call more than once. A code requirement set for the
-    /// Unix-socket transport (<c>UnixSocketTransportOptions.PeerCodeRequirement</c>) applies here too unless
-    /// <see cref="SharedMemoryTransportOptions.PeerCodeRequirement"/> sets another.
+    /// Unix-socket transport (<c>UnixSocketTransportOptions.PeerCodeRequirement</c>) holds here too: one setting for
+    /// every transport of the host.
     /// </summary>
     public static IServiceCollection AddSandgrainSharedMemoryTransport(this IServiceCollection services, Action<SharedMemoryTransportOptions>? configure = null)
     {

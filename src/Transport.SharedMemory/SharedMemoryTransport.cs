@@ -41,17 +41,22 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
     /// <summary>Creates the transport for a group container.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
     /// <exception cref="SandboxNameException">The companion socket paths cannot be reached on this platform, or on macOS (unless <see cref="SharedMemoryTransportOptions.Platform"/> says otherwise).</exception>
-    /// <exception cref="PlatformNotSupportedException"><see cref="SharedMemoryTransportOptions.PeerCodeRequirement"/> is set and this is not macOS.</exception>
+    /// <remarks>
+    /// A code requirement for peers (<see cref="UnixSocket.UnixSocketTransportOptions.PeerCodeRequirement"/>) reaches
+    /// this transport through the Generic Host (<c>AddSandgrainSharedMemoryTransport</c>), which checks it on every
+    /// connection's companion socket: one setting for every transport of the host, so that none is left open.
+    /// </remarks>
     public SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options = null, ILoggerFactory? loggerFactory = null)
-        : this(container, options, loggerFactory, inheritedPeerCodeRequirement: null)
+        : this(container, options, loggerFactory, peerCodeRequirement: null)
     {
     }
 
     /// <param name="container">The group container.</param>
     /// <param name="options">The options.</param>
     /// <param name="loggerFactory">Where the transport logs.</param>
-    /// <param name="inheritedPeerCodeRequirement">The Unix-socket transport's requirement, used when the options set none.</param>
-    internal SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options, ILoggerFactory? loggerFactory, string? inheritedPeerCodeRequirement)
+    /// <param name="peerCodeRequirement">The host's code requirement for peers (the Unix-socket transport's option), checked on the companion sockets; null checks none.</param>
+    /// <exception cref="PlatformNotSupportedException"><paramref name="peerCodeRequirement"/> is set and this is not macOS.</exception>
+    internal SharedMemoryTransport(GroupContainer container, SharedMemoryTransportOptions? options, ILoggerFactory? loggerFactory, string? peerCodeRequirement)
     {
         ArgumentNullException.ThrowIfNull(container);
         Container = container;
@@ -67,7 +72,7 @@ public sealed class SharedMemoryTransport : ISandgrainTransport
             Platform = _options.Platform,
             AcceptedDescriptors = 1,
             SpinDuration = TimeSpan.Zero,
-            PeerCodeRequirement = _options.PeerCodeRequirement ?? inheritedPeerCodeRequirement,
+            PeerCodeRequirement = peerCodeRequirement,
         }, loggerFactory);
         _mechanisms = Parking.Available(_options.ForceDoorbell);
 

@@ -49,15 +49,6 @@ public sealed class SharedMemoryTransportOptions
     /// </summary>
     public SandboxPlatform? Platform { get; set; }
 
-    /// <summary>
-    /// A macOS code requirement that the process at the other end of every shared-memory connection must satisfy,
-    /// checked on its companion socket (the audit token from <c>LOCAL_PEERTOKEN</c>) before anything is mapped, as
-    /// <see cref="UnixSocket.UnixSocketTransportOptions.PeerCodeRequirement"/> does for Unix sockets. Null (the default)
-    /// takes the Unix-socket transport's requirement when both are added to one host (so one setting covers both);
-    /// refused at configuration time off macOS.
-    /// </summary>
-    public string? PeerCodeRequirement { get; set; }
-
     /// <summary>Uses the companion-socket doorbell even where a shared-address wait exists (to test the fallback).</summary>
     internal bool ForceDoorbell { get; set; }
 

@@ -237,7 +237,8 @@ internal sealed class UnixSocketConnection : PipeConnection
         return _socket.Receive(buffer, SocketFlags.None);
     }
 
-    /// <summary>A recv() that does not wait: the bytes taken (0 at the end of the stream), or -1 when none are there or it failed (the blocking receive that follows reports the failure).</summary>
+    /// <summary>A recv() that does not wait: the bytes taken (0 at the end of the stream), or -1 when none are there yet.</summary>
+    /// <exception cref="SocketException">The socket failed (a reset, most often), reported here: Linux hands a socket's error to the first receive that meets it and clears it, so a receive after this one would see only the end of the stream.</exception>
     private unsafe int TryReceiveNow(Span<byte> buffer)
     {
         var handle = _socket.SafeHandle;
@@ -251,10 +252,22 @@ internal sealed class UnixSocketConnection : PipeConnection
                 received = LibC.Recv((int)handle.DangerousGetHandle(), p, (nuint)buffer.Length, LibC.ReceiveNonBlockingFlags);
             }
 
-            return received >= 0 ? (int)received : -1;
+            if (received >= 0)
+            {
+                return (int)received;
+            }
+
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == LibC.EAGAIN || errno == LibC.EINTR)
+            {
+                return -1;
+            }
+
+            throw new SocketException((int)SocketError.ConnectionReset, $"recv() failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
         }
         catch (ObjectDisposedException)
         {
+            // Closed by our own shutdown: the blocking receive that follows reports it as such.
             return -1;
         }
         finally

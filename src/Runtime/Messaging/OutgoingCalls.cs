@@ -92,7 +92,7 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
         // Outside the lock: what the caller does with them (fail them, send cancels) takes other locks.
         if (due is not null)
         {
-            ForEach(due, expired);
+            ForEach(due, expired, rethrow: true);
         }
     }
 
@@ -107,14 +107,15 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
             Interlocked.Exchange(ref _count, 0);
         }
 
-        ForEach(all, pending => pending.SetException(pending.Unavailable(reason, peerName()), inline: false));
+        // Nothing rethrown here: the close that calls this must go on to end the connection whatever happens.
+        ForEach(all, pending => pending.SetException(pending.Unavailable(reason, peerName()), inline: false), rethrow: false);
     }
 
     /// <summary>
     /// Completes calls already taken out of the table: each one, even when completing another throws (nothing could
-    /// find the rest again), and then the first failure is rethrown.
+    /// find the rest again), and then, when <paramref name="rethrow"/>, the first failure is rethrown (the watch logs it).
     /// </summary>
-    private static void ForEach(IEnumerable<PendingCall> calls, Action<PendingCall> complete)
+    private static void ForEach(IEnumerable<PendingCall> calls, Action<PendingCall> complete, bool rethrow)
     {
         System.Runtime.ExceptionServices.ExceptionDispatchInfo? first = null;
         foreach (var pending in calls)
@@ -129,7 +130,10 @@ internal sealed class OutgoingCalls(Func<string> peerName, TimeProvider time)
             }
         }
 
-        first?.Throw();
+        if (rethrow)
+        {
+            first?.Throw();
+        }
     }
 
     /// <summary>Removes the call under <paramref name="correlation"/> (only if it is <paramref name="expected"/>, when given).</summary>
