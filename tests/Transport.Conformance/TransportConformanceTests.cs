@@ -691,12 +691,8 @@ public abstract partial class TransportConformanceTests : IAsyncLifetime
 
     protected static string AddressOf(IConnectionListener listener) => listener.EndPoint.ToString()!;
 
-    protected static async Task WaitForAsync(CancellationToken closed, TimeSpan? within = null)
-    {
-        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var registration = closed.Register(() => fired.TrySetResult());
-        await fired.Task.WaitAsync(within ?? Unexpected, Token);
-    }
+    protected static Task WaitForAsync(CancellationToken closed, TimeSpan? within = null) =>
+        ConnectionWaits.ClosedAsync(closed, within ?? Unexpected, Token);
 
     /// <summary>One read, with a synchronous failure turned into a faulted task.</summary>
     protected static async Task<ReadResult> ReadOnceAsync(PipeReader reader) => await reader.ReadAsync(Token);

@@ -41,7 +41,7 @@ public sealed class UnixSocketResetFaultTests : IDisposable
             var read = await connection.Transport.Input.ReadAsync(Token).AsTask().WaitAsync(Unexpected, Token);
             Assert.Equal(7, read.Buffer.FirstSpan[0]);
             connection.Transport.Input.AdvanceTo(read.Buffer.End);
-            await connection.ConnectionClosed.WaitHandleAsync().WaitAsync(Unexpected, Token);
+            await ConnectionWaits.ClosedAsync(connection.ConnectionClosed, Unexpected, Token);
 
             var end = connection.Features.Get<IConnectionEndFeature>()!;
             Assert.True(end.PeerLost, $"round {round}: a peer that closed with our bytes unread was reported as ending cleanly: {end.EndReason}");
@@ -49,15 +49,4 @@ public sealed class UnixSocketResetFaultTests : IDisposable
     }
 
     public void Dispose() => _container.Dispose();
-}
-
-internal static class CancellationTokenWaits
-{
-    /// <summary>Completes when the token is cancelled.</summary>
-    internal static Task WaitHandleAsync(this CancellationToken token)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        token.Register(() => done.TrySetResult());
-        return done.Task;
-    }
 }
